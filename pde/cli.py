@@ -1,5 +1,11 @@
-"""Sub-commands of the `pde` package for run.py (handlers import heavy modules lazily)."""
+"""Sub-commands of the `pde` package for run.py: data presets and benchmarks come from `pde.data`,
+training / evaluation / comparison from `pde.experiments`."""
 
 
 def register(data, pde, bench):
-    """Add this package's parsers to the `data`, `pde` and `bench` sub-command groups."""
+    """Add this package's parsers to run.py's `data`, `pde` and `bench` groups."""
+    from pde.data.cli import register as register_data
+    from pde.experiments.cli import register as register_experiments
+
+    register_data(data=data, bench=bench)
+    register_experiments(pde=pde, bench=bench)
