@@ -1,0 +1,33 @@
+"""Monarch matrices: multiply, projection, exact DFT factors, learnable transforms, linear layers.
+
+A Monarch matrix is M = P2 · blockdiag(w2) · P · blockdiag(w1) (two block-diagonal factors with a
+fixed permutation between them; Dao et al., ICML 2022). This package is math only and imports nothing
+of the applications built on it (`pde`, `mri`).
+
+Public API:
+    monarch_multiply(x, w1, w2, backend=None)   y = M x along the last axis (PyTorch or Triton)
+    monarch_multiply_adjoint(y, w1, w2)         Mᴴ y
+    monarch_to_dense(w1, w2)                    the dense matrix M
+    project(A, sizes=None)                      Frobenius-optimal Monarch factors of a square A
+    project_to_layout(A, w1_shape, w2_shape)    ... of any (rectangular) layout
+    dft_monarch(n, inverse, norm, centered, dtype, sizes)  exact (perm, w1, w2) of the (I)DFT
+    dft_matrix(n, inverse, norm, centered, dtype)          the dense (I)DFT matrix
+    LearnableDFT(n, kind, inverse, norm, centered)         fft | dense | monarch transform module
+    MonarchLinear(in_features, out_features, nblocks=4)    drop-in for nn.Linear
+    factor_pair(n, sizes=None)                  (b1, b2) with b1·b2 = n (ValueError when none)
+    transform_cost(kind, n), monarch_cost(w1_shape, w2_shape), count_parameters(module)
+"""
+from .backend import BACKEND_ENV, resolve_backend
+from .cost import count_parameters, monarch_cost, transform_cost
+from .dft import dft_matrix, dft_monarch
+from .factors import factor_pair, square_layout
+from .learnable_dft import LearnableDFT
+from .linear import MonarchLinear
+from .multiply import monarch_multiply, monarch_multiply_adjoint, monarch_multiply_torch, monarch_to_dense
+from .projection import project, project_to_layout
+
+__all__ = [
+    "BACKEND_ENV", "LearnableDFT", "MonarchLinear", "count_parameters", "dft_matrix", "dft_monarch",
+    "factor_pair", "monarch_cost", "monarch_multiply", "monarch_multiply_adjoint", "monarch_multiply_torch",
+    "monarch_to_dense", "project", "project_to_layout", "resolve_backend", "square_layout", "transform_cost",
+]

@@ -1,0 +1,57 @@
+"""Choice between the PyTorch path and the Triton kernels for the Monarch multiply.
+
+`backend=None` reads the MONARCH_BACKEND environment variable ("auto" when unset); "auto" uses the
+Triton kernels for CUDA tensors when Triton is importable and the PyTorch path otherwise.
+
+A call the kernels cannot take (a dtype other than float32/bfloat16/float16/complex64, a CPU tensor
+outside TRITON_INTERPRET=1, no Triton) runs on the PyTorch path with a warning given once per
+reason — also when "triton" was asked for explicitly: the kernels are an accelerator of the same
+product, so an unsupported case is answered correctly and slower rather than refused. Call
+`monarch_core.kernels.monarch_multiply_triton` directly to get an error instead.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+
+import torch
+
+BACKEND_ENV = "MONARCH_BACKEND"
+BACKENDS = ("auto", "torch", "triton")
+
+_warned: set[str] = set()
+
+
+@functools.lru_cache(maxsize=None)
+def triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except Exception:  # a broken Triton install must never break the PyTorch path
+        return False
+    return True
+
+
+def warn_once(message: str) -> None:
+    """warnings.warn the message the first time it is seen in this process."""
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def resolve_backend(backend: str | None, x: torch.Tensor, w1: torch.Tensor | None = None,
+                    w2: torch.Tensor | None = None) -> str:
+    """Return "torch" or "triton" for this call (factors optional; given, they are checked too)."""
+    choice = backend if backend is not None else os.environ.get(BACKEND_ENV, "auto")
+    if choice not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} (or set {BACKEND_ENV}), got {choice!r}")
+    if choice == "auto":
+        choice = "triton" if x.is_cuda and triton_available() else "torch"
+    if choice == "triton":
+        from .kernels.support import unsupported_reason  # imports no Triton
+
+        reason = unsupported_reason(x, x if w1 is None else w1, x if w2 is None else w2)
+        if reason is not None:
+            warn_once(f"monarch_multiply: using the PyTorch path because {reason}")
+            return "torch"
+    return choice
