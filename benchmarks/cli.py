@@ -7,6 +7,12 @@ def _bench_monarch(args):
     return main(args)
 
 
+def _bench_kernels(args):
+    from benchmarks.kernels import main
+
+    return main(args)
+
+
 def register(bench):
     p = bench.add_parser("monarch", help="dense matmul vs monarch_multiply vs torch.fft (CPU or CUDA)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -17,3 +23,18 @@ def register(bench):
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (median reported)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON/markdown results")
     p.set_defaults(func=_bench_monarch)
+
+    k = bench.add_parser("kernels", help="dense vs PyTorch path vs Triton kernels vs torch.fft, against the copy roofline",
+                         description="Times forward and forward+backward of dense matmul, the PyTorch Monarch path, "
+                         "the Triton kernels and torch.fft, plus the Monarch DFT through the kernels (complex64, bf16, "
+                         "fp16 planes); reports GB/s and the fraction of the copy bandwidth measured in the same run. "
+                         "On CPU the Triton rows need TRITON_INTERPRET=1 (interpreter: tiny sizes, correctness only).")
+    k.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    k.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024, 4096, 16384], help="transform sizes n")
+    k.add_argument("--batches", type=int, nargs="+", default=[1, 64, 4096, 16384, 65536], help="batch sizes")
+    k.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16", "float16"])
+    k.add_argument("--max-elements", type=float, default=2**28, help="skip cases with batch·n above this (memory)")
+    k.add_argument("--dense-max-flop", type=float, default=2e13, help="skip dense rows above this many FLOPs per call")
+    k.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
+    k.add_argument("--out", default="benchmarks/results", help="folder for kernels_<device>.json/.md/.png")
+    k.set_defaults(func=_bench_kernels)

@@ -36,7 +36,7 @@ def warn_once(message: str) -> None:
     """warnings.warn the message the first time it is seen in this process."""
     if message not in _warned:
         _warned.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)  # point at the caller of monarch_multiply
 
 
 def resolve_backend(backend: str | None, x: torch.Tensor, w1: torch.Tensor | None = None,

@@ -1,0 +1,213 @@
+"""`python run.py report RUN_DIR [RUN_DIR ...]`: one report from the JSON of finished runs.
+
+A result file is any JSON under a run directory with a top-level ``rows`` list (what `pde compare`
+and `mri compare` write). Rows are recognised by their keys:
+
+  PDE rows: dataset, transform, rel_l2_mean, rel_l2_se, params (+ optional fields)
+  MRI rows: model, transform, acceleration, n_train_scans, psnr_mean, psnr_se, ssim_mean, ssim_se,
+            nrmse_mean, params
+
+Rows that describe the same experiment (same key fields) in several run directories — other seeds or
+other machines — are merged: the report gives the mean over runs and its standard error across runs
+(with one run, the run's own standard error over test samples / volumes is kept).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+PDE_KEY = ("dataset", "transform", "variant")
+MRI_KEY = ("model", "transform", "acceleration", "n_train_scans")
+PDE_METRICS = ("rel_l2_mean",)
+MRI_METRICS = ("psnr_mean", "ssim_mean", "nrmse_mean")
+
+
+def find_result_files(run_dir: Path) -> list[Path]:
+    """JSON files under run_dir with a top-level `rows` list, in a stable order."""
+    if not run_dir.exists():
+        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    found = []
+    for path in sorted(run_dir.rglob("*.json")):
+        try:
+            payload = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        # an aggregate written by this module is skipped, so re-running a report never counts rows twice
+        if isinstance(payload, dict) and isinstance(payload.get("rows"), list) and payload.get("kind") != "aggregate":
+            found.append(path)
+    return found
+
+
+def classify(row: dict) -> str | None:
+    if "rel_l2_mean" in row and "dataset" in row:
+        return "pde"
+    if "psnr_mean" in row and "model" in row:
+        return "mri"
+    return None
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, float("nan")
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var / len(values))
+
+
+def merge_rows(rows_by_run: list[tuple[str, dict]], key_fields, metrics) -> list[dict]:
+    """Merge rows with equal key fields across runs: mean over runs and s.e. across runs."""
+    groups: dict[tuple, list[tuple[str, dict]]] = {}
+    for run, row in rows_by_run:
+        groups.setdefault(tuple(row.get(k) for k in key_fields), []).append((run, row))
+    merged = []
+    for key, members in groups.items():
+        first = members[0][1]
+        out = {k: v for k, v in zip(key_fields, key) if v is not None}
+        out["runs"] = len(members)
+        out["sources"] = sorted({run for run, _ in members})
+        for metric in metrics:
+            values = [r[metric] for _, r in members if isinstance(r.get(metric), (int, float))]
+            if not values:
+                continue
+            mean, se = _mean_se(values)
+            out[metric] = mean
+            se_name = metric.replace("_mean", "_se")
+            out[se_name] = se if len(values) > 1 else first.get(se_name, float("nan"))
+        for extra in ("params", "transform_params", "epochs", "train_seconds_per_epoch", "device"):
+            if extra in first:
+                out[extra] = first[extra]
+        merged.append(out)
+    return merged
+
+
+def _fmt(mean, se, digits):
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    if se is None or (isinstance(se, float) and math.isnan(se)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def pde_table(rows: list[dict]) -> str:
+    """Paper-style table: one row per transform (and variant), one column per dataset."""
+    datasets = sorted({r["dataset"] for r in rows})
+    transforms = []
+    for r in rows:
+        name = r["transform"] + (f" ({r['variant']})" if r.get("variant") else "")
+        if name not in transforms:
+            transforms.append(name)
+    lookup = {(r["transform"] + (f" ({r['variant']})" if r.get("variant") else ""), r["dataset"]): r for r in rows}
+    baseline = {d: lookup.get(("fft", d), {}).get("rel_l2_mean") for d in datasets}
+    header = ["transform", *[f"{d} rel. L2" for d in datasets], *[f"{d} / fft" for d in datasets], "params"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for t in transforms:
+        cells = [t]
+        cells += [_fmt(lookup.get((t, d), {}).get("rel_l2_mean"), lookup.get((t, d), {}).get("rel_l2_se"), 4) for d in datasets]
+        for d in datasets:
+            value, base = lookup.get((t, d), {}).get("rel_l2_mean"), baseline[d]
+            cells.append(f"{value / base:.3f}" if value is not None and base else "—")
+        params = next((lookup[(t, d)].get("params") for d in datasets if (t, d) in lookup), None)
+        cells.append(f"{params:,}" if isinstance(params, int) else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def mri_table(rows: list[dict]) -> str:
+    """One row per (model, transform), one column group per (acceleration, training scans)."""
+    columns = sorted({(r.get("acceleration"), r.get("n_train_scans")) for r in rows},
+                     key=lambda c: (float(c[0] or 0), float(c[1] or 0)))
+    models = []
+    for r in rows:
+        if (r["model"], r.get("transform")) not in models:
+            models.append((r["model"], r.get("transform")))
+    lookup = {(r["model"], r.get("transform"), r.get("acceleration"), r.get("n_train_scans")): r for r in rows}
+    header = ["model", "transform"] + [f"{a}× / N={n}: PSNR, SSIM" for a, n in columns] + ["params"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, transform in models:
+        cells = [model, str(transform or "—")]
+        params = None
+        for a, n in columns:
+            r = lookup.get((model, transform, a, n))
+            if r is None:
+                cells.append("—")
+                continue
+            params = r.get("params", params)
+            cells.append(f"{_fmt(r.get('psnr_mean'), r.get('psnr_se'), 2)} dB, {_fmt(r.get('ssim_mean'), r.get('ssim_se'), 3)}")
+        cells.append(f"{params:,}" if isinstance(params, int) else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_report(pde_rows: list[dict], mri_rows: list[dict], path: Path) -> Path | None:
+    """Bar charts: relative L2 per dataset/transform (PDE) and PSNR per model/acceleration (MRI)."""
+    if not pde_rows and not mri_rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [p for p in (("pde", pde_rows), ("mri", mri_rows)) if p[1]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    for ax, (kind, rows) in zip(axes[0], panels):
+        if kind == "pde":
+            labels = [f"{r['dataset']}\n{r['transform']}" for r in rows]
+            values = [r["rel_l2_mean"] for r in rows]
+            errors = [0 if math.isnan(r.get("rel_l2_se", float("nan"))) else r["rel_l2_se"] for r in rows]
+            ax.bar(range(len(rows)), values, yerr=errors, color="tab:blue")
+            ax.set_ylabel("relative L2 error (lower is better)")
+            ax.set_title("PDE: FNO with fft / dense / monarch transforms")
+        else:
+            labels = [f"{r['model']}\n{r.get('acceleration')}× N={r.get('n_train_scans')}" for r in rows]
+            values = [r["psnr_mean"] for r in rows]
+            errors = [0 if math.isnan(r.get("psnr_se", float("nan"))) else r["psnr_se"] for r in rows]
+            ax.bar(range(len(rows)), values, yerr=errors, color="tab:orange")
+            ax.set_ylabel("PSNR, dB (higher is better)")
+            ax.set_title("MRI reconstruction")
+            ax.set_ylim(min(values) - 3, max(values) + 2)
+        ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def build_report(run_dirs: list[str], out_dir: str) -> dict:
+    """Gather result rows from run_dirs, merge across runs, write report.{md,json,png} into out_dir."""
+    from benchmarks.timing import write_results  # atomic JSON + markdown writer
+
+    pde_rows, mri_rows, files = [], [], []
+    for run_dir in map(Path, run_dirs):
+        result_files = find_result_files(run_dir)
+        if not result_files:
+            raise FileNotFoundError(
+                f"no result JSON (a file with a top-level 'rows' list, as written by `run.py pde compare` / "
+                f"`run.py mri compare` / `run.py demo`) under {run_dir}"
+            )
+        for path in result_files:
+            files.append(str(path))
+            for row in json.loads(path.read_text())["rows"]:
+                kind = classify(row)
+                if kind == "pde":
+                    pde_rows.append((str(run_dir), row))
+                elif kind == "mri":
+                    mri_rows.append((str(run_dir), row))
+    pde = merge_rows(pde_rows, PDE_KEY, PDE_METRICS)
+    mri = merge_rows(mri_rows, MRI_KEY, MRI_METRICS)
+    out = Path(out_dir)
+    png = plot_report(pde, mri, out / "report.png")
+    sections = [f"# Report over {len(run_dirs)} run director{'y' if len(run_dirs) == 1 else 'ies'}\n",
+                "Sources: " + ", ".join(f"`{d}`" for d in run_dirs) + "\n"]
+    if pde:
+        sections += ["## PDE: relative L2 error (mean ± s.e.)\n", pde_table(pde)]
+    if mri:
+        sections += ["## MRI: PSNR and SSIM per volume (mean ± s.e.)\n", mri_table(mri)]
+    if png:
+        sections.append(f"![results]({png.name})\n")
+    sections.append("With several runs of the same experiment, ± is the standard error across runs; "
+                    "with one, the standard error over test samples (PDE) or volumes (MRI).\n")
+    payload = {"kind": "aggregate", "sources": files, "rows": pde + mri, "pde_rows": pde, "mri_rows": mri}
+    write_results(out_dir, "report", payload, "\n".join(sections))
+    return payload
