@@ -13,7 +13,8 @@ from .backend import resolve_backend
 from .factors import check_factors, check_input
 
 
-def monarch_multiply(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, backend: str | None = None) -> torch.Tensor:
+def monarch_multiply(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, backend: str | None = None,
+                     precision: str | None = None) -> torch.Tensor:
     """Apply the Monarch matrix given by (w1, w2) to the last axis of x.
 
     Args:
@@ -21,6 +22,9 @@ def monarch_multiply(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, backen
         w1: (k, q, p) first block-diagonal factor.
         w2: (l, s, r) second block-diagonal factor, l·r = k·q.
         backend: "torch", "triton", "auto" or None (environment variable MONARCH_BACKEND, else auto).
+        precision: fp32/complex64 products on the Triton path: "ieee" (default, exact fp32), "tf32x3"
+            or "tf32" (fast, ~1e-3 relative error); None reads MONARCH_FP32_PRECISION. The PyTorch
+            path follows torch's own matmul precision settings.
 
     Returns:
         y: (..., s·l) with y = x @ monarch_to_dense(w1, w2).T.
@@ -30,7 +34,7 @@ def monarch_multiply(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, backen
     if resolve_backend(backend, x, w1, w2) == "triton":  # unsupported calls fall back with a one-time warning
         from .kernels import monarch_multiply_triton
 
-        return monarch_multiply_triton(x, w1, w2)
+        return monarch_multiply_triton(x, w1, w2, precision=precision)
     return monarch_multiply_torch(x, w1, w2)
 
 
