@@ -1,0 +1,137 @@
+"""Named dataset presets (`python run.py data <preset>`) and the function that generates one into HDF5.
+
+Paper presets follow the FNO paper's data (sizes, resolutions, parameters); tiny presets make small
+files in seconds on a laptop CPU for tests and demos. The default time steps are measured choices:
+see ``benchmarks/results/pde_data_dt_study.md`` (Navier–Stokes); for Burgers, ETDRK4 with Δt = 1e-3
+and 5e-3 differed from Δt = 1e-4 by 4e-9 and 3e-7 relative L2 (4 GRF samples, 1024 and 8192 points),
+so 2e-3 is far below float32 storage precision.
+"""
+import importlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+EQUATION_MODULES = {
+    "navier_stokes_2d": "pde.data.navier_stokes",
+    "burgers_1d": "pde.data.burgers",
+    "darcy_2d": "pde.data.darcy",
+}
+
+NS_GRF = {"alpha": 2.5, "tau": 7.0}
+BURGERS = {"visc": 0.1, "t_final": 1.0, "dt": 2e-3, "alpha": 2.0, "tau": 5.0, "sigma": 25.0}
+DARCY = {"alpha": 2.0, "tau": 3.0, "coeff_high": 12.0, "coeff_low": 3.0, "forcing": 1.0}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A dataset recipe.
+
+    n: samples (n_train + n_test, the paper's split, stored as file attributes).
+    gen_res / res: generation and stored resolution (points per side).
+    batch_size: samples per solver call and per chunk written (memory / speed only; data unchanged).
+    params: equation parameters (NS: visc, t_final, dt, record_steps, alpha, tau).
+    """
+    name: str
+    equation: str
+    description: str
+    n_train: int
+    n_test: int
+    gen_res: int
+    res: int
+    batch_size: int
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.n_train + self.n_test
+
+
+def _ns(name, visc, t_final, dt, description, n_train=1000, n_test=200, gen_res=256, res=64,
+        record_steps=None, batch_size=100):
+    params = {"visc": visc, "t_final": t_final, "dt": dt, "record_steps": record_steps or int(t_final), **NS_GRF}
+    return Preset(name, "navier_stokes_2d", description, n_train, n_test, gen_res, res, batch_size, params)
+
+
+PRESETS = {p.name: p for p in [
+    _ns("ns-v1e-3", 1e-3, 50.0, 1e-3, "Navier–Stokes ν=1e-3, T=50 (FNO paper), 256² → 64²"),
+    _ns("ns-v1e-4", 1e-4, 30.0, 1e-3, "Navier–Stokes ν=1e-4, T=30 (FNO paper), 256² → 64²"),
+    _ns("ns-v1e-5", 1e-5, 20.0, 2.5e-4, "Navier–Stokes ν=1e-5, T=20 (FNO paper), 256² → 64²"),
+    Preset("burgers", "burgers_1d", "Burgers ν=0.1, u0 → u(·,1) (FNO paper), 8192 points",
+           1000, 100, 8192, 8192, 100, dict(BURGERS)),
+    Preset("darcy", "darcy_2d", "Darcy, thresholded GRF coefficient 12/3, f=1 (FNO paper), 421²",
+           1000, 100, 421, 421, 10, dict(DARCY)),
+    # Tiny presets: seconds on a 2-core CPU. ns-tiny records 15 frames, every 0.5 time units (T = 7.5),
+    # so the FNO protocol (10 frames in, the rest predicted) has 5 frames to predict.
+    _ns("ns-tiny", 1e-3, 7.5, 5e-3, "Navier–Stokes ν=1e-3, 15 frames to T=7.5, 64² (tests, demo)",
+        n_train=32, n_test=8, gen_res=64, res=64, record_steps=15, batch_size=40),
+    Preset("burgers-tiny", "burgers_1d", "Burgers ν=0.1 at 256 points (tests, demo)",
+           32, 8, 256, 256, 40, dict(BURGERS)),
+    Preset("darcy-tiny", "darcy_2d", "Darcy 12/3 at 29² (tests, demo)", 32, 8, 29, 29, 40, dict(DARCY)),
+]}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def configure(preset: Preset | str, *, n: int | None = None, res: int | None = None,
+              gen_res: int | None = None, dt: float | None = None, batch_size: int | None = None,
+              **params) -> Preset:
+    """A preset with overrides. With `n`, the train/test split keeps the preset's test share
+    (n_test = round(n · n_test / n)); with `res` only, the generation resolution stays unless `res`
+    exceeds it. Further keywords replace equation parameters (e.g. ``t_final=1.0, record_steps=2``)."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    changes = {}
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"--n must be >= 1, got {n}")
+        n_test = min(n - 1, round(n * preset.n_test / preset.n)) if n > 1 else 0
+        changes.update(n_train=n - n_test, n_test=n_test)
+    if res is not None:
+        changes["res"] = res
+        if gen_res is None and res > preset.gen_res:
+            gen_res = res
+    if gen_res is not None:
+        changes["gen_res"] = gen_res
+    if batch_size is not None:
+        changes["batch_size"] = batch_size
+    if dt is not None:
+        params["dt"] = dt
+    unknown = set(params) - set(preset.params)
+    if unknown:
+        raise ValueError(f"preset {preset.name} has no parameters {sorted(unknown)}; it has {sorted(preset.params)}")
+    if params:
+        changes["params"] = {**preset.params, **params}
+    return replace(preset, **changes)
+
+
+def generate(preset: Preset | str, out=None, *, seed: int = 0, device="cpu", overwrite: bool = False,
+             progress: bool = True) -> Path:
+    """Generate a preset into `out` (default ``datasets/<preset>.h5``) resumably and atomically.
+
+    Returns the finished file's path. File layout: see datasets/README.md ("This project's HDF5").
+    """
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    from pde.data.writer import write_resumable
+
+    module = importlib.import_module(EQUATION_MODULES[preset.equation])
+    params = {**preset.params, "gen_res": preset.gen_res, "res": preset.res}
+    identity = {"equation": preset.equation, "seed": int(seed), "n_samples": preset.n, **params,
+                "package_version": _package_version()}
+    out = Path(out) if out is not None else Path("datasets") / f"{preset.name}.h5"
+    attrs = {"equation": preset.equation, "preset": preset.name, "seed": int(seed), "n_train": preset.n_train,
+             "n_test": preset.n_test, "device": str(device)}
+    return write_resumable(
+        out, params=identity, sample_shapes=module.sample_shapes(params), n_samples=preset.n,
+        batch_size=preset.batch_size, attrs=attrs, overwrite=overwrite, progress=progress, desc=preset.name,
+        make_batch=lambda start, count: module.generate_batch(params, seed, start, count, device=device))
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("monarch-sciml")
+    except Exception:
+        return "unknown"
