@@ -11,8 +11,30 @@ def _report(args):
     return 0
 
 
+def _demo(args):
+    import time
+
+    from workflows.demo import run_demo
+
+    started = time.perf_counter()
+    report = run_demo(out_dir=args.out, data_dir=args.data_dir, device=args.device, sizes=args.sizes)
+    text = report.read_text()
+    tables = text[text.index("## PDE"):text.index("## Plots")] if "## Plots" in text else text
+    print("\n" + tables)
+    print(f"Report: {report}  (elapsed {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
 def register(groups):
     """Add the `demo` and `report` parsers to run.py's top-level sub-command group."""
+    p = groups.add_parser("demo", help="the main job: tiny PDE + MRI comparisons end to end, with a report")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+    p.add_argument("--sizes", default="auto", choices=["auto", "cpu", "gpu"],
+                   help="demo sizes (default: gpu sizes on CUDA, cpu sizes otherwise)")
+    p.add_argument("--out", default="runs/demo", help="results folder (default runs/demo)")
+    p.add_argument("--data-dir", default="datasets", help="where the demo datasets are generated / reused")
+    p.set_defaults(func=_demo)
+
     p = groups.add_parser("report", help="gather finished runs into one markdown + JSON + PNG report")
     p.add_argument("run_dirs", nargs="+", help="run directories (each searched for result JSON files)")
     p.add_argument("--out", default=None, help="output folder (default: the first run directory)")

@@ -1,0 +1,113 @@
+"""Evaluation of a trained checkpoint: `evaluate(checkpoint, dataset, out_dir) -> dict`.
+
+Reports the mean relative L2 over the predicted block (per test sample) with its standard error, the
+error per predicted step, parameter counts (transforms separately), training seconds per epoch (median
+over the run's metrics.jsonl) and inference throughput; writes eval.json, eval.md, error_vs_step.png and
+fields.png into out_dir.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from . import plots
+from .models import parameter_counts
+from .problems import relative_l2_per_sample, relative_l2_per_step
+from .training import TrainConfig, _write_json, predict, prepare, resolve_device
+
+
+def load_checkpoint(checkpoint, dataset=None, device="cpu"):
+    """Rebuild the run's predictor from a checkpoint (optionally on another dataset file).
+    Returns (setup dict of `training.prepare`, checkpoint state, TrainConfig)."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint}: no such checkpoint (expected a run's last.pt or best.pt)")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if "model" not in state or "config" not in state:
+        raise ValueError(f"{checkpoint}: not a checkpoint written by pde.experiments.training (keys {sorted(state)})")
+    values = dict(state["config"])
+    if dataset is not None:
+        values["dataset"] = str(dataset)
+    config = TrainConfig.from_dict(values)
+    setup = prepare(config)
+    setup["predictor"].model.load_state_dict(state["model"])
+    setup["predictor"].to(resolve_device(device))
+    return setup, state, config
+
+
+def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "cpu", batch_size: int = 20,
+             plot: bool = True) -> dict:
+    """Evaluate `checkpoint` on the test split of `dataset` (default: the dataset it was trained on).
+
+    Returns the report dict (also written to out_dir/eval.json, default: the checkpoint's folder).
+    """
+    setup, state, config = load_checkpoint(checkpoint, dataset, device)
+    device = resolve_device(device)
+    predictor, test = setup["predictor"], setup["test"]
+    out_dir = Path(out_dir) if out_dir is not None else Path(checkpoint).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    predict(predictor, test.x[:batch_size], device, batch_size)  # warm-up before timing
+    _sync(device)
+    tic = time.perf_counter()
+    pred = predict(predictor, test.x, device, batch_size, config.amp)
+    _sync(device)
+    seconds = time.perf_counter() - tic
+    per_sample = relative_l2_per_sample(pred, test.y)
+    per_step = relative_l2_per_step(pred, test.y).mean(dim=0)
+    n = per_sample.numel()
+    epochs = _epoch_seconds(Path(checkpoint).parent / "metrics.jsonl")
+    report = {
+        "checkpoint": str(checkpoint), "dataset": str(config.dataset), "equation": setup["equation"],
+        "transform": config.transform, "monarch_channels": config.monarch_channels, "epoch": int(state["epoch"]),
+        "epochs_trained": int(state["epoch"]) + 1, "n_test": n,
+        "rel_l2_mean": float(per_sample.mean()),
+        "rel_l2_se": float(per_sample.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan"),
+        "rel_l2_per_step": [float(v) for v in per_step],
+        "params": parameter_counts(predictor.model),
+        "train_seconds_per_epoch": statistics.median(epochs) if epochs else None,  # robust to a busy machine
+        "inference_samples_per_second": n / seconds, "device": str(device),
+        "n_modes": list(setup["n_modes"]), "hidden_channels": setup["hidden_channels"], "grid": list(setup["grid"]),
+    }
+    _write_json(out_dir / "eval.json", report)
+    (out_dir / "eval.md").write_text(markdown(report))
+    if plot:
+        label = f"{config.transform}{' + Monarch channels' if config.monarch_channels else ''}"
+        plots.error_vs_step({label: report["rel_l2_per_step"]}, out_dir / "error_vs_step.png",
+                            title=Path(config.dataset).stem)
+        plots.predicted_vs_true(pred.numpy(), test.y.numpy(), out_dir / "fields.png",
+                                title=f"{label}: last predicted step")
+    return report
+
+
+def markdown(report: dict) -> str:
+    p = report["params"]
+    steps = ", ".join(f"{v:.4f}" for v in report["rel_l2_per_step"])
+    epoch_time = report["train_seconds_per_epoch"]
+    return "\n".join([
+        f"# Evaluation: {report['transform']} on {Path(report['dataset']).name}", "",
+        f"- checkpoint: `{report['checkpoint']}` (epoch {report['epoch']})",
+        f"- relative L2 over the predicted block: **{report['rel_l2_mean']:.4f} ± {report['rel_l2_se']:.4f}** "
+        f"(mean ± s.e., {report['n_test']} test samples)",
+        f"- per predicted step: {steps}",
+        f"- parameters: {p['total']:,} total, {p['transform']:,} in transforms, {p['spectral_weights']:,} spectral "
+        f"weights, {p['monarch_channels']:,} in Monarch channel layers",
+        f"- training time per epoch: {epoch_time:.2f} s" if epoch_time else "- training time per epoch: n/a",
+        f"- inference: {report['inference_samples_per_second']:.1f} samples/s on {report['device']}", "",
+    ])
+
+
+def _epoch_seconds(path: Path) -> list[float]:
+    if not path.exists():
+        return []
+    return [json.loads(line)["epoch_seconds"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,117 @@
+"""`build_fno`: neuraloperator's FNO with its FFTs kept ("fft") or swapped for learnable transforms.
+
+    transform="fft"      neuralop.models.FNO, untouched
+    transform="dense"    FNO(conv_module=TransformSpectralConv) with dense kept-row DFT matrices per axis
+    transform="monarch"  ... with Monarch-factored kept-row DFTs per axis
+
+Every variant is a `neuralop.models.FNO`; the learnable ones start out computing exactly what the FFT
+model with the same weights computes, and load its state dict with strict=False.
+`monarch_channels=True` additionally replaces every 1×1 channel-mixing convolution (lifting,
+projection, channel MLPs, linear skips) by `monarch_core.MonarchLinear`.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+from monarch_core import MonarchLinear, count_parameters
+
+from .transform_conv import TransformSpectralConv
+from .truncated_dft import TruncatedDFT
+
+TRANSFORMS = ("fft", "dense", "monarch")
+
+
+def build_fno(transform: str = "fft", n_modes=(16, 16), in_channels: int = 1, out_channels: int = 1,
+              hidden_channels: int = 32, n_layers: int = 4, grid_size=None, monarch_sizes=None,
+              monarch_channels: bool = False, monarch_channel_blocks: int = 4, **fno_kwargs):
+    """A `neuralop.models.FNO` with the chosen spectral transform.
+
+    Args:
+        transform: "fft", "dense" or "monarch".
+        n_modes: kept modes per axis in neuraloperator's (centred) convention: the original FNO code's
+            modes=12 in 2-D is n_modes=(24, 22); in 1-D modes=16 is n_modes=(32,).
+        in_channels, out_channels, hidden_channels, n_layers: as in FNO.
+        grid_size: the input's spatial size (int or one int per axis); required for dense / monarch.
+        monarch_sizes: (b1, b2) factorisation of every Monarch transform (default closest to √n).
+        monarch_channels: replace the 1×1 channel-mixing convolutions by MonarchLinear layers.
+        monarch_channel_blocks: blocks per MonarchLinear factor.
+        **fno_kwargs: anything else FNO accepts (domain_padding, use_channel_mlp, positional_embedding...).
+
+    Returns: the FNO; forward(x) maps (B, in_channels, *grid) to (B, out_channels, *grid).
+    """
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
+    from neuralop.models import FNO
+
+    n_modes = (int(n_modes),) if isinstance(n_modes, int) else tuple(int(m) for m in n_modes)
+    if "conv_module" in fno_kwargs:
+        raise ValueError("build_fno chooses conv_module from `transform`; do not pass conv_module")
+    if transform != "fft":
+        if grid_size is None:
+            raise ValueError(f"transform={transform!r} needs grid_size, the spatial size of the inputs, e.g. "
+                             f"grid_size={(64,) * len(n_modes)}")
+        grid = (int(grid_size),) * len(n_modes) if isinstance(grid_size, int) else tuple(int(s) for s in grid_size)
+        if len(grid) != len(n_modes):
+            raise ValueError(f"grid_size {grid} and n_modes {n_modes} must have one entry per spatial axis")
+        grid = _padded_grid(grid, fno_kwargs.get("domain_padding"))
+        fno_kwargs["conv_module"] = functools.partial(TransformSpectralConv, transform=transform, grid_size=grid,
+                                                      monarch_sizes=monarch_sizes)
+    model = FNO(n_modes=n_modes, in_channels=in_channels, out_channels=out_channels,
+                hidden_channels=hidden_channels, n_layers=n_layers, **fno_kwargs)
+    if monarch_channels:
+        replace_channel_mixing(model, monarch_channel_blocks)
+    return model
+
+
+def _padded_grid(grid: tuple, domain_padding) -> tuple:
+    """The spatial size the spectral convolutions see once FNO has applied its domain padding."""
+    if not domain_padding:
+        return grid
+    from neuralop.layers.padding import DomainPadding
+
+    padded = DomainPadding(domain_padding=domain_padding).pad(torch.zeros(1, 1, *grid))
+    return tuple(padded.shape[2:])
+
+
+class MonarchPointwise(nn.Module):
+    """A 1×1 convolution over channels with a Monarch weight: (B, C_in, *S) → (B, C_out, *S)."""
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool, nblocks: int):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels  # read by neuralop's wrappers
+        self.linear = MonarchLinear(in_channels, out_channels, nblocks=nblocks, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.movedim(1, -1)).movedim(-1, 1)
+
+
+def replace_channel_mixing(model: nn.Module, nblocks: int = 4) -> int:
+    """Swap every kernel-size-1 Conv1d/2d/3d in `model` for a `MonarchPointwise`; returns how many."""
+    count = 0
+    for name, child in list(model.named_children()):
+        is_pointwise = isinstance(child, nn.modules.conv._ConvNd) and all(k == 1 for k in child.kernel_size)
+        if is_pointwise and child.groups == 1:
+            setattr(model, name, MonarchPointwise(child.in_channels, child.out_channels, child.bias is not None,
+                                                  nblocks))
+            count += 1
+        else:
+            count += replace_channel_mixing(child, nblocks)
+    return count
+
+
+def parameter_counts(model: nn.Module) -> dict:
+    """Real trainable parameters: total, in learnable transforms, in spectral weights, in Monarch channel
+    layers, and the rest (complex parameters count twice)."""
+    transform = sum(count_parameters(m) for m in model.modules() if isinstance(m, TruncatedDFT))
+    channel = sum(count_parameters(m) for m in model.modules() if isinstance(m, MonarchPointwise))
+    spectral = 0
+    for module in model.modules():
+        if hasattr(module, "fno_blocks"):
+            for conv in module.fno_blocks.convs:
+                spectral += count_parameters(conv.weight)
+    total = count_parameters(model)
+    return {"total": total, "transform": transform, "spectral_weights": spectral, "monarch_channels": channel,
+            "other": total - transform - spectral}

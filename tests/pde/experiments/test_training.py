@@ -1,0 +1,113 @@
+"""Short CPU training runs on a tiny Navier–Stokes dataset generated in-process."""
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from pde.experiments.training import TrainConfig, train
+
+TINY = {"n_train": 8, "n_test": 4, "batch_size": 4, "n_modes": (8, 6), "hidden_channels": 6, "n_layers": 2,
+        "t_in": 10, "t_out": 2, "progress": False, "lr": 3e-3}
+
+
+@pytest.fixture(scope="module")
+def ns_file(tmp_path_factory):
+    from pde.data.presets import configure, generate
+
+    preset = configure("ns-tiny", n=12, res=16, gen_res=16)
+    preset = replace(preset, params={**preset.params, "t_final": 1.2, "dt": 0.02, "record_steps": 12})
+    return generate(preset, tmp_path_factory.mktemp("data") / "ns16.h5", progress=False)
+
+
+def _metrics(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_loss_goes_down_and_resume_matches(ns_file, tmp_path):
+    config = TrainConfig(dataset=str(ns_file), run_dir=str(tmp_path / "full"), transform="monarch", epochs=4, **TINY)
+    train(config)
+    losses = [m["train_loss"] for m in _metrics(tmp_path / "full")]
+    assert losses[-1] < losses[0]
+    interrupted = replace(config, run_dir=str(tmp_path / "resumed"), stop_after=2)
+    train(interrupted)
+    assert [m["epoch"] for m in _metrics(tmp_path / "resumed")] == [0, 1]
+    train(replace(interrupted, stop_after=None, resume=True))
+    full = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
+    resumed = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
+    for key, value in full["model"].items():
+        if torch.is_tensor(value):
+            assert torch.equal(value, resumed["model"][key]), key
+    assert [m["train_loss"] for m in _metrics(tmp_path / "resumed")] == losses
+    with pytest.raises(ValueError, match="different configuration"):
+        train(replace(interrupted, lr=1.0, resume=True))
+
+
+def test_evaluate_and_compare_write_reports(ns_file, tmp_path):
+    from pde.experiments.compare import run_compare
+
+    result = run_compare([ns_file], ("fft", "dense", "monarch"), epochs=1, out_dir=tmp_path, **TINY)
+    assert [(r["dataset"], r["transform"]) for r in result["rows"]] == [("ns16", t) for t in ("fft", "dense", "monarch")]
+    for row in result["rows"]:
+        assert 0 < row["rel_l2_mean"] < 10 and row["rel_l2_se"] > 0 and row["params"] > 0
+    assert result["rows"][0]["ratio_to_fft"] == 1.0 and result["rows"][2]["transform_params"] > 0
+    run = tmp_path / "ns16" / "monarch"
+    report = json.loads((run / "eval.json").read_text())
+    assert len(report["rel_l2_per_step"]) == 2 and report["params"]["transform"] > 0
+    for name in ("eval.md", "error_vs_step.png", "fields.png"):
+        assert (run / name).stat().st_size > 0
+    for name in ("compare.json", "compare.md", "compare.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_two_process_gloo_equals_single_process(ns_file, tmp_path):
+    config = {**TINY, "dataset": str(ns_file), "transform": "dense", "epochs": 2, "n_modes": [8, 6]}
+    train(TrainConfig.from_dict({**config, "run_dir": str(tmp_path / "single")}))
+    script = tmp_path / "ddp.py"
+    script.write_text("import json, sys\nfrom pde.experiments.training import train, TrainConfig\n"
+                      "train(TrainConfig.from_dict(json.loads(sys.argv[1])))\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    str(script), json.dumps({**config, "run_dir": str(tmp_path / "ddp")})],
+                   check=True, env=env, cwd=Path(__file__).resolve().parents[3], timeout=120)
+    single = torch.load(tmp_path / "single" / "last.pt", weights_only=False)["model"]
+    ddp = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["model"]
+    for key, value in single.items():
+        if torch.is_tensor(value):
+            assert torch.allclose(value, ddp[key], atol=1e-4, rtol=1e-3), key
+    losses = [m["train_loss"] for m in _metrics(tmp_path / "ddp")]
+    assert losses == pytest.approx([m["train_loss"] for m in _metrics(tmp_path / "single")], rel=1e-4)
+
+
+@pytest.mark.parametrize("preset,res,transform", [("burgers-tiny", 64, "monarch"), ("darcy-tiny", 15, "dense")])
+def test_one_shot_problems(preset, res, transform, tmp_path):
+    from pde.data.presets import configure, generate
+    from pde.experiments.evaluation import evaluate
+
+    path = generate(configure(preset, n=10, res=res, gen_res=res), tmp_path / f"{preset}.h5", progress=False)
+    options = {**TINY, "n_modes": (8,) if preset.startswith("burgers") else (6, 6), "n_train": 6, "n_test": 4,
+               "t_out": None}
+    run = train(TrainConfig(dataset=str(path), run_dir=str(tmp_path / "run"), transform=transform, epochs=3, **options))
+    losses = [m["train_loss"] for m in _metrics(run)]
+    assert losses[-1] < losses[0]
+    report = evaluate(run / "last.pt", out_dir=tmp_path / "eval", plot=False)
+    assert report["equation"] == preset.split("-")[0] + ("_1d" if preset.startswith("burgers") else "_2d")
+    assert 0 < report["rel_l2_mean"] < 10 and len(report["rel_l2_per_step"]) == 1
+
+
+def test_loss_scaler_skips_overflow_and_handles_complex():
+    from pde.experiments.training import LossScaler
+
+    weight = torch.nn.Parameter(torch.ones(3, dtype=torch.complex64))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    scaler = LossScaler(enabled=True, init_scale=2.0 ** 8, growth_interval=1)
+    assert not scaler.backward_and_step((weight.abs() ** 2).sum() * float("inf"), optimizer)
+    assert scaler.scale == 2.0 ** 7 and torch.equal(weight.detach(), torch.ones(3, dtype=torch.complex64))
+    optimizer.zero_grad()
+    assert scaler.backward_and_step((weight.abs() ** 2).sum(), optimizer)
+    assert torch.allclose(weight.detach().real, torch.full((3,), 0.8))  # gradient 2·w, unscaled
+    assert scaler.scale == 2.0 ** 8
