@@ -18,8 +18,8 @@ def register(bench):
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024, 4096])
     p.add_argument("--dtype", default="float32", choices=["float32", "float64", "bfloat16", "float16"])
-    p.add_argument("--elements", type=float, default=2**21,
-                   help="batch·n per call, so every size moves about the same data (default 2^21)")
+    p.add_argument("--elements", type=float, nargs="+", default=[2**18, 2**21],
+                   help="batch·n per call, so every size moves about the same data (default 2^18 2^21)")
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (median reported)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON/markdown results")
     p.set_defaults(func=_bench_monarch)

@@ -1,6 +1,8 @@
 """`python run.py bench monarch`: dense matmul vs monarch_multiply vs torch.fft.
 
-For each n the batch is chosen so that batch·n = --elements (every size moves about the same data).
+For each n and each value of --elements the batch is chosen so that batch·n = elements (every size
+moves about the same data): 2^18 fp32 values (1 MiB, cache-resident on a CPU) and 2^21 (8 MiB, where
+the permutation copies of the two-bmm path become memory-bound).
 Rows timed (median of --repeats runs, same process, same device):
   dense         x @ Wᵀ with a dense n×n weight (cuBLAS / MKL)
   monarch       monarch_core.monarch_multiply, real dtype (PyTorch path on CPU, auto-dispatch on CUDA)
@@ -65,7 +67,7 @@ def run(device: torch.device, sizes, dtype: torch.dtype, elements: float, repeat
 def main(args) -> int:
     device = pick_device(args.device)
     dtype = getattr(torch, args.dtype)
-    rows = run(device, args.sizes, dtype, args.elements, args.repeats)
+    rows = [row for elements in args.elements for row in run(device, args.sizes, dtype, elements, args.repeats)]
     env = environment(device)
     table = markdown_table(
         ["n", "batch", "dense ms", "monarch ms", "two-bmm ms", "fft (c64) ms", "monarch DFT (c64) ms",
@@ -76,7 +78,7 @@ def main(args) -> int:
     )
     markdown = (f"# Monarch multiply benchmark ({env['device']})\n\n"
                 f"torch {env['torch']}, dtype {args.dtype} for dense/monarch/two-bmm, complex64 for the DFT rows; "
-                f"batch·n = {int(args.elements)}; median of {args.repeats} runs.\n\n"
+                f"batch·n ∈ {{{', '.join(str(int(e)) for e in args.elements)}}}; median of {args.repeats} runs.\n\n"
                 f"Command: `{env['command']}`\n\n{table}\n"
                 "Speed-ups are time ratios measured in the same run (higher is better for Monarch).\n")
     print("\n" + table)
