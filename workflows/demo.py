@@ -35,10 +35,10 @@ class DemoSizes:
 
 
 SIZES = {
-    # ~5 minutes on a 2-core CPU, data generation included
-    "cpu": DemoSizes(ns_preset="ns-tiny", ns_samples=None, pde_epochs=12,
+    # ~4 minutes on a 2-core CPU, data generation included
+    "cpu": DemoSizes(ns_preset="ns-tiny", ns_samples=None, pde_epochs=20,
                      pde_options={"batch_size": 8, "n_modes": (12, 12), "hidden_channels": 16, "step_size": 100},
-                     mri_preset="tiny", mri_sim_options={}, mri_epochs=8, mri_accelerations=(4.0,),
+                     mri_preset="tiny", mri_sim_options={}, mri_epochs=40, mri_accelerations=(4.0,),
                      mri_options={"scale": "tiny", "batch_size": 4, "lr": 2e-3, "transform_lr": 2e-3}),
     # one GPU: the paper's ν=1e-3 Navier–Stokes at 64² with a shortened horizon, 256² brain MRI
     "gpu": DemoSizes(ns_preset="ns-v1e-3", ns_samples=300, pde_epochs=100,
@@ -75,7 +75,9 @@ def write_demo_report(out_dir: Path, sizes_name: str, sizes: DemoSizes, device: 
 
     aggregate = build_report([str(out_dir / "pde"), str(out_dir / "mri")], str(out_dir))
     tables = (out_dir / "report.md").read_text().split("\n", 2)[2]  # drop the generic title and sources
-    pde_plots = sorted(p.relative_to(out_dir).as_posix() for p in (out_dir / "pde").rglob("*.png"))
+    # the comparison plots, plus predicted fields of the FFT and Monarch models (each run has more in its folder)
+    pde_plots = sorted(p.relative_to(out_dir).as_posix() for p in [*(out_dir / "pde").glob("*.png"),
+                       *(out_dir / "pde").glob("*/fft/fields.png"), *(out_dir / "pde").glob("*/monarch/fields.png")])
     mri_plots = sorted(p.relative_to(out_dir).as_posix() for p in (out_dir / "mri").glob("*.png"))
     lines = [
         "# Demo report: Monarch transforms in neural PDE solvers and MRI reconstruction\n",

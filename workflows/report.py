@@ -114,21 +114,25 @@ def pde_table(rows: list[dict]) -> str:
 
 
 def mri_table(rows: list[dict]) -> str:
-    """One row per (model, transform), one column group per (acceleration, training scans)."""
-    columns = sorted({(r.get("acceleration"), r.get("n_train_scans")) for r in rows},
+    """One row per (model, transform), one column per (acceleration, training scans).
+
+    Untrained models (n_train_scans 0: zero-filled, classical) are shown in every column of their
+    acceleration, since the number of training scans does not apply to them."""
+    trained_columns = {(r.get("acceleration"), r.get("n_train_scans")) for r in rows if r.get("n_train_scans")}
+    columns = sorted(trained_columns or {(r.get("acceleration"), 0) for r in rows},
                      key=lambda c: (float(c[0] or 0), float(c[1] or 0)))
     models = []
     for r in rows:
         if (r["model"], r.get("transform")) not in models:
             models.append((r["model"], r.get("transform")))
     lookup = {(r["model"], r.get("transform"), r.get("acceleration"), r.get("n_train_scans")): r for r in rows}
-    header = ["model", "transform"] + [f"{a}× / N={n}: PSNR, SSIM" for a, n in columns] + ["params"]
+    header = ["model", "transform"] + [f"{a:g}×, N={n}: PSNR, SSIM" for a, n in columns] + ["params"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model, transform in models:
         cells = [model, str(transform or "—")]
         params = None
         for a, n in columns:
-            r = lookup.get((model, transform, a, n))
+            r = lookup.get((model, transform, a, n)) or lookup.get((model, transform, a, 0))
             if r is None:
                 cells.append("—")
                 continue

@@ -11,6 +11,14 @@ Every epoch `last.pt` is written atomically (model, optimiser, scaler, history, 
 when the epoch's loss (validation loss when `val_scans` are given) improves, and a line is appended
 to `metrics.jsonl`. `resume=True` continues from `last.pt`; data order and random masks depend only
 on (seed, epoch), so a resumed run equals an uninterrupted one.
+
+Under `torchrun --nproc_per_node N` (WORLD_SIZE, RANK, LOCAL_RANK) it trains data-parallel with
+DistributedDataParallel (NCCL on CUDA, one GPU per LOCAL_RANK; gloo on CPU). `batch_size` stays the
+global batch: every rank walks the same (seed, epoch) order and takes every N-th slice of each batch
+(not torch's DistributedSampler, which splits the epoch and pads its tail with repeated slices), and
+weights its mean loss by its share of the batch, so DDP's gradient average is the single-process
+gradient and N processes reach the same weights as one. Losses are summed over ranks before logging;
+rank 0 alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -46,7 +54,7 @@ class TrainConfig:
     echo: int = 0
     max_slices_per_scan: int | None = None  # reduced protocols: keep this many central slices per scan
     epochs: int = 10
-    batch_size: int = 4
+    batch_size: int = 4                   # global batch: under torchrun split over the processes
     lr: float = 1e-3
     transform_lr: float = 1e-3
     weight_decay: float = 0.0
@@ -196,14 +204,31 @@ def parameter_groups(model, lr: float, transform_lr: float, weight_decay: float)
     return groups
 
 
-def _distributed() -> tuple[bool, int, int]:
+def _distributed(device_name: str) -> tuple[int, int, torch.device]:
+    """(world size, rank, device). Under torchrun it joins the process group — NCCL when training on
+    CUDA (each rank on GPU LOCAL_RANK), gloo on CPU, also on a machine that has GPUs — else (1, 0, device)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    if world > 1:
-        return True, dist.get_rank(), world
-    return False, 0, 1
+    device = pick_device(device_name)
+    if world == 1:
+        return 1, 0, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, dist.get_rank(), device
+
+
+def rank_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1):
+    """This rank's share of the epoch's global batches: (indices, n_local, n_global) per step.
+
+    The global order depends only on (seed, epoch). A rank whose share of a short last batch is empty
+    gets the batch's first slice with n_local = 0 (a zero-weight step), because every DDP rank must
+    take part in each gradient all-reduce.
+    """
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
+    batches = [order[s:s + batch_size] for s in range(0, n, batch_size)]
+    return [(b[rank::world] or b[:1], len(b[rank::world]), len(b)) for b in batches]
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -220,11 +245,10 @@ def train(config: TrainConfig | dict, callback=None) -> Path:
     cfg = config if isinstance(config, TrainConfig) else TrainConfig(**config)
     if cfg.model in UNTRAINED:
         raise ValueError(f"model {cfg.model!r} has nothing to train; evaluate it directly (run.py mri eval)")
-    distributed, rank, world = _distributed()
-    device = pick_device(cfg.device)
-    if distributed and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
+    world, rank, device = _distributed(cfg.device)
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} is the global batch and must be divisible by the {world} "
+                         f"processes; use a multiple of {world}")
     run_dir = cfg.run_dir()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -257,21 +281,20 @@ def train(config: TrainConfig | dict, callback=None) -> Path:
             (run_dir / "metrics.jsonl").unlink()  # a fresh (not resumed) run restarts the log
         write_json_atomically({"config": cfg.to_dict(), "shape": list(shape), "train_scans": list(train_ids)},
                               run_dir / "config.json")
-    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                        else None)
 
     for epoch in range(start, cfg.epochs):
         data.set_epoch(epoch)
-        if distributed:
-            sampler = torch.utils.data.DistributedSampler(data, world, rank, shuffle=True, seed=cfg.seed)
-            sampler.set_epoch(epoch)
-        else:
-            sampler = torch.randperm(len(data), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch)).tolist()
-        loader = torch.utils.data.DataLoader(data, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+        steps = rank_batches(len(data), cfg.batch_size, cfg.seed, epoch, rank, world)
+        loader = torch.utils.data.DataLoader(data, batch_sampler=[s[0] for s in steps], num_workers=cfg.num_workers,
                                              pin_memory=device.type == "cuda")
         net.train()
         total, count, t0 = torch.zeros((), device=device), 0, time.perf_counter()
         bar = _progress(loader, f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", cfg.progress and rank == 0)
-        for batch in bar:
+        for batch, (_, n_local, n_global) in zip(bar, steps):
             kspace, maps, mask, target = to_device(batch, device)
             with _autocast(device, cfg.amp):
                 loss = reconstruction_loss(cfg.loss, net(kspace, maps, mask), target)
@@ -279,14 +302,15 @@ def train(config: TrainConfig | dict, callback=None) -> Path:
                 raise FloatingPointError(f"{cfg.model}: loss became {loss.item()} at epoch {epoch}; lower lr / "
                                          f"transform_lr or the step size")
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            # DDP averages over ranks: this weight makes the average the gradient of the global batch mean
+            scaler.scale(loss * (n_local * world / n_global)).backward()
             scaler.step(optimizer)
             scaler.update()
-            total += loss.detach() * len(target)
-            count += len(target)
+            total += loss.detach() * n_local
+            count += n_local
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{loss.item():.4g}")
-        if distributed:
+        if world > 1:
             stats = torch.stack([total, torch.tensor(float(count), device=device)])
             dist.all_reduce(stats)
             total, count = stats[0], int(stats[1].item())
@@ -307,7 +331,7 @@ def train(config: TrainConfig | dict, callback=None) -> Path:
                 f.write(json.dumps(record) + "\n")
         if callback is not None:
             callback(epoch, record)
-    if distributed:
+    if world > 1:
         dist.barrier()
     return run_dir
 
