@@ -29,8 +29,9 @@ def register(groups):
     """Add the `demo` and `report` parsers to run.py's top-level sub-command group."""
     p = groups.add_parser("demo", help="the main job: tiny PDE + MRI comparisons end to end, with a report")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
-    p.add_argument("--sizes", default="auto", choices=["auto", "cpu", "gpu"],
-                   help="demo sizes (default: gpu sizes on CUDA, cpu sizes otherwise)")
+    p.add_argument("--sizes", default="auto", choices=["auto", "cpu", "gpu", "smoke"],
+                   help="demo sizes (default: gpu sizes on CUDA, cpu sizes otherwise; smoke: the smallest, "
+                        "for tests)")
     p.add_argument("--out", default="runs/demo", help="results folder (default runs/demo)")
     p.add_argument("--data-dir", default="datasets", help="where the demo datasets are generated / reused")
     p.set_defaults(func=_demo)

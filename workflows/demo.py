@@ -25,6 +25,7 @@ class DemoSizes:
     """Everything that differs between the CPU and the GPU demo."""
     ns_preset: str
     ns_samples: int | None  # None: the preset's count
+    ns_res: int | None  # stored resolution; None: the preset's
     pde_epochs: int
     pde_options: dict
     mri_preset: str
@@ -36,34 +37,39 @@ class DemoSizes:
 
 SIZES = {
     # ~4 minutes on a 2-core CPU, data generation included
-    "cpu": DemoSizes(ns_preset="ns-tiny", ns_samples=None, pde_epochs=20,
+    "cpu": DemoSizes(ns_preset="ns-tiny", ns_samples=None, ns_res=None, pde_epochs=20,
                      pde_options={"batch_size": 8, "n_modes": (12, 12), "hidden_channels": 16, "step_size": 100},
                      mri_preset="tiny", mri_sim_options={}, mri_epochs=40, mri_accelerations=(4.0,),
                      mri_options={"scale": "tiny", "batch_size": 4, "lr": 2e-3, "transform_lr": 2e-3}),
     # one GPU: the paper's ν=1e-3 Navier–Stokes at 64² with a shortened horizon, 256² brain MRI
-    "gpu": DemoSizes(ns_preset="ns-v1e-3", ns_samples=300, pde_epochs=100,
+    "gpu": DemoSizes(ns_preset="ns-v1e-3", ns_samples=300, ns_res=None, pde_epochs=100,
                      pde_options={"batch_size": 20, "t_out": 10, "step_size": 50},
                      mri_preset="tiny", mri_sim_options={"shape": (128, 128), "n_scans": 6, "slices": 8, "coils": 8},
                      mri_epochs=30, mri_accelerations=(2.0, 4.0),
                      mri_options={"scale": "small", "batch_size": 4, "lr": 1e-3, "transform_lr": 1e-3}),
+    # the smallest setting (tests and CI): every step of the demo runs, nothing is learned
+    "smoke": DemoSizes(ns_preset="ns-tiny", ns_samples=12, ns_res=32, pde_epochs=1,
+                       pde_options={"batch_size": 4, "n_modes": (8, 8), "hidden_channels": 8},
+                       mri_preset="tiny", mri_sim_options={"slices": 2}, mri_epochs=1, mri_accelerations=(4.0,),
+                       mri_options={"scale": "tiny", "batch_size": 2}),
 }
 MRI_MODELS = ("zf", "msense", "unrolled-fft", "unrolled-monarch")
 PDE_TRANSFORMS = ("fft", "dense", "monarch")
 
 
-def prepare_data(sizes: DemoSizes, data_dir: Path, device: str) -> tuple[Path, Path]:
+def prepare_data(sizes_name: str, sizes: DemoSizes, data_dir: Path, device: str) -> tuple[Path, Path]:
     """Generate (or reuse) the demo's PDE file and MRI folder; both generators are seeded and resumable."""
     from mri.data.presets import PRESETS as MRI_PRESETS
     from mri.data.simulate import simulate_dataset
     from pde.data.presets import configure, generate
 
-    suffix = "" if sizes.ns_samples is None else f"-n{sizes.ns_samples}"
+    suffix = "".join(f"-{tag}{v}" for tag, v in (("n", sizes.ns_samples), ("r", sizes.ns_res)) if v is not None)
     ns_path = data_dir / f"{sizes.ns_preset}{suffix}.h5"
     if not ns_path.exists():
-        preset = configure(sizes.ns_preset, n=sizes.ns_samples)
+        preset = configure(sizes.ns_preset, n=sizes.ns_samples, res=sizes.ns_res)
         generate(preset, ns_path, seed=0, device=device)
     mri_config = MRI_PRESETS[sizes.mri_preset].replace(**sizes.mri_sim_options)
-    mri_dir = data_dir / ("mri-sim-tiny" if not sizes.mri_sim_options else "mri-sim-demo-gpu")
+    mri_dir = data_dir / (f"mri-sim-{sizes.mri_preset}" if not sizes.mri_sim_options else f"mri-sim-demo-{sizes_name}")
     simulate_dataset(mri_config, mri_dir)  # skips scans that are already complete
     return ns_path, mri_dir
 
@@ -118,7 +124,7 @@ def run_demo(out_dir: str = "runs/demo", data_dir: str = "datasets", device: str
     print(f"[demo] sizes '{sizes_name}' on {device}; data in {data}/, results in {out}/", flush=True)
 
     print("[demo] 1/4 data", flush=True)
-    ns_path, mri_dir = prepare_data(demo, data, device)
+    ns_path, mri_dir = prepare_data(sizes_name, demo, data, device)
 
     print(f"[demo] 2/4 PDE: fft / dense / monarch FNOs on {ns_path.name}", flush=True)
     pde = pde_compare([ns_path], transforms=PDE_TRANSFORMS, epochs=demo.pde_epochs, out_dir=out / "pde",
