@@ -99,7 +99,8 @@ def pde_table(rows: list[dict]) -> str:
             transforms.append(name)
     lookup = {(r["transform"] + (f" ({r['variant']})" if r.get("variant") else ""), r["dataset"]): r for r in rows}
     baseline = {d: lookup.get(("fft", d), {}).get("rel_l2_mean") for d in datasets}
-    header = ["transform", *[f"{d} rel. L2" for d in datasets], *[f"{d} / fft" for d in datasets], "params"]
+    header = ["transform", *[f"{d} rel. L2" for d in datasets], *[f"{d} / fft" for d in datasets], "params",
+              "of which transforms"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for t in transforms:
         cells = [t]
@@ -107,8 +108,9 @@ def pde_table(rows: list[dict]) -> str:
         for d in datasets:
             value, base = lookup.get((t, d), {}).get("rel_l2_mean"), baseline[d]
             cells.append(f"{value / base:.3f}" if value is not None and base else "—")
-        params = next((lookup[(t, d)].get("params") for d in datasets if (t, d) in lookup), None)
-        cells.append(f"{params:,}" if isinstance(params, int) else "—")
+        first = next((lookup[(t, d)] for d in datasets if (t, d) in lookup), {})
+        for key in ("params", "transform_params"):
+            cells.append(f"{first[key]:,}" if isinstance(first.get(key), int) else "—")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
