@@ -59,7 +59,10 @@ class UnetRecon(nn.Module):
 
     residual=True (default) predicts the correction zf + U-Net(zf): with short training budgets a plain
     U-Net must first learn the identity and stays far below zf (seen on our CPU protocol), which would
-    make the baseline a straw man; residual=False is fastMRI's plain U-Net.
+    make the baseline a straw man; residual=False is fastMRI's plain U-Net. The residual U-Net's output
+    conv starts at zero so the model starts exactly at zf: with fastMRI's random init the correction is
+    O(image std) and the untrained model is ~11 dB below zf, which 6-50 epochs on one scan do not undo
+    (benchmarks/results/mri_recon_investigation.md).
     """
 
     def __init__(self, shape, chans: int = 32, pools: int = 4, drop: float = 0.0, residual: bool = True):
@@ -67,6 +70,9 @@ class UnetRecon(nn.Module):
         self.transform_kind, self.multiple, self.residual = "fft", 2 ** pools, residual
         self.zero_filled = ZeroFilledSense(shape, "fft")
         self.unet = Unet(2, 2, chans, pools, drop)
+        if residual:
+            nn.init.zeros_(self.unet.out.weight)
+            nn.init.zeros_(self.unet.out.bias)
 
     def forward(self, kspace, maps, mask=None):
         zf = self.zero_filled(kspace, maps, mask)

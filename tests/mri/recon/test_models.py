@@ -60,6 +60,16 @@ def test_unet_keeps_shape_with_padding(batch):
     assert out.shape == y.shape[:1] + y.shape[-2:] and out.dtype == torch.complex64
 
 
+def test_residual_unet_starts_at_zero_filled_and_then_learns(batch):
+    """An untrained residual U-Net is exactly zf (a random output layer once put it 11 dB below zf)."""
+    y, maps, mask = _inputs(batch)
+    model = build_model("unet", y.shape[-2:], scale="tiny", unet_pools=3)
+    zf = build_model("zf", y.shape[-2:])(y, maps, mask)
+    torch.testing.assert_close(model(y, maps, mask), zf)
+    (model(y, maps, mask) - batch["target"]).abs().mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
 @pytest.mark.parametrize("name", ["cg-sense", "l1-wavelet"])
 def test_classical_beats_zero_filled(batch, name):
     y, maps, mask = _inputs(batch)
