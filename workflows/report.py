@@ -154,25 +154,23 @@ def plot_report(pde_rows: list[dict], mri_rows: list[dict], path: Path) -> Path 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [p for p in (("pde", pde_rows), ("mri", mri_rows)) if p[1]]
+    # (rows, bar label, metric, y label, title, colour) per panel
+    panels = [p for p in (
+        (pde_rows, lambda r: f"{r['dataset']}\n{r['transform']}", "rel_l2",
+         "relative L2 error (lower is better)", "PDE: FNO with fft / dense / monarch transforms", "tab:blue"),
+        (mri_rows, lambda r: f"{r['model']}\n{r.get('acceleration')}× N={r.get('n_train_scans')}", "psnr",
+         "PSNR, dB (higher is better)", "MRI reconstruction", "tab:orange"),
+    ) if p[0]]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
-    for ax, (kind, rows) in zip(axes[0], panels):
-        if kind == "pde":
-            labels = [f"{r['dataset']}\n{r['transform']}" for r in rows]
-            values = [r["rel_l2_mean"] for r in rows]
-            errors = [0 if math.isnan(r.get("rel_l2_se", float("nan"))) else r["rel_l2_se"] for r in rows]
-            ax.bar(range(len(rows)), values, yerr=errors, color="tab:blue")
-            ax.set_ylabel("relative L2 error (lower is better)")
-            ax.set_title("PDE: FNO with fft / dense / monarch transforms")
-        else:
-            labels = [f"{r['model']}\n{r.get('acceleration')}× N={r.get('n_train_scans')}" for r in rows]
-            values = [r["psnr_mean"] for r in rows]
-            errors = [0 if math.isnan(r.get("psnr_se", float("nan"))) else r["psnr_se"] for r in rows]
-            ax.bar(range(len(rows)), values, yerr=errors, color="tab:orange")
-            ax.set_ylabel("PSNR, dB (higher is better)")
-            ax.set_title("MRI reconstruction")
+    for ax, (rows, label, metric, ylabel, title, colour) in zip(axes[0], panels):
+        values = [r[f"{metric}_mean"] for r in rows]
+        errors = [0 if math.isnan(r.get(f"{metric}_se", float("nan"))) else r[f"{metric}_se"] for r in rows]
+        ax.bar(range(len(rows)), values, yerr=errors, color=colour)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        if metric == "psnr":  # dB differences are small against the absolute level
             ax.set_ylim(min(values) - 3, max(values) + 2)
-        ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=7)
+        ax.set_xticks(range(len(rows)), [label(r) for r in rows], rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
