@@ -1,6 +1,7 @@
 """The README cannot rot: every `run.py` command in it is parsed by the real CLI, its Python example
 runs, and the commands that fit a CPU test are executed at tiny sizes (the demo itself is run by
 tests/workflows/test_demo.py; CI runs the test command)."""
+import os
 import re
 import shlex
 import subprocess
@@ -58,9 +59,9 @@ def test_python_example_runs():
     assert namespace["x_back"].shape == namespace["x"].shape
 
 
-def _run(argv, tmp_path):
+def _run(argv):
     result = subprocess.run([sys.executable, "run.py", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, f"run.py {' '.join(argv)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 
@@ -71,21 +72,21 @@ def test_readme_commands_at_tiny_sizes(tmp_path):
     the last value of a repeated option), so the same code paths run on a CPU in seconds."""
     commands = run_py_commands()
     assert ["data", "darcy"] in commands and ["data", "mri-sim", "--preset", "default"] in commands
-    _run(["data", "darcy", "--n", "3", "--res", "15", "--out", str(tmp_path / "darcy.h5")], tmp_path)
+    _run(["data", "darcy", "--n", "3", "--res", "15", "--out", str(tmp_path / "darcy.h5")])
     _run(["data", "mri-sim", "--preset", "default", "--n-scans", "1", "--slices", "1", "--shape", "48", "48",
-          "--coils", "2", "--accelerations", "2", "--quiet", "--out", str(tmp_path / "mri")], tmp_path)
+          "--coils", "2", "--accelerations", "2", "--quiet", "--out", str(tmp_path / "mri")])
     ns_cmd = next(c for c in commands if c[:2] == ["data", "ns-v1e-3"])
     ns_file = tmp_path / "ns.h5"
     _run(ns_cmd + ["--device", "cpu", "--n", "6", "--res", "16", "--gen-res", "16", "--dt", "0.05",
-                   "--out", str(ns_file)], tmp_path)
+                   "--out", str(ns_file)])
     train = next(c for c in commands if c[:2] == ["pde", "train"])
     run_dir = tmp_path / "run"
     train = [str(ns_file) if a.endswith(".h5") else a for a in train]
     _run(train + ["--device", "cpu", "--epochs", "1", "--n-train", "4", "--n-test", "2", "--t-out", "2",
                   "--n-modes", "4,4", "--hidden-channels", "4", "--batch-size", "2", "--no-progress",
-                  "--out", str(run_dir)], tmp_path)
+                  "--out", str(run_dir)])
     evaluate = next(c for c in commands if c[:2] == ["pde", "eval"])
     evaluate = [str(run_dir / "best.pt") if a.endswith(".pt") else str(ns_file) if a.endswith(".h5") else a
                 for a in evaluate]
-    _run(evaluate + ["--device", "cpu"], tmp_path)
+    _run(evaluate + ["--device", "cpu"])
     assert (run_dir / "eval.json").exists()

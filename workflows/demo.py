@@ -74,7 +74,7 @@ def prepare_data(sizes_name: str, sizes: DemoSizes, data_dir: Path, device: str)
     return ns_path, mri_dir
 
 
-def write_demo_report(out_dir: Path, sizes_name: str, sizes: DemoSizes, device: str, pde: dict, mri: dict,
+def write_demo_report(out_dir: Path, sizes_name: str, sizes: DemoSizes, device: str, pde: dict,
                       elapsed: float) -> Path:
     """runs/demo/report.md: a header that says what this demo is, both tables, links to the plots."""
     from workflows.report import build_report
@@ -100,7 +100,7 @@ def write_demo_report(out_dir: Path, sizes_name: str, sizes: DemoSizes, device: 
         "## Files\n",
         "- `report.json`: the merged rows of both tables; `pde/compare.json`, `mri/compare.json`: everything "
         "behind them (per-step errors, per-volume metrics, settings, commands).\n",
-        f"- settings of this demo: `demo.json`.\n",
+        "- settings of this demo: `demo.json`.\n",
     ]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
@@ -131,11 +131,11 @@ def run_demo(out_dir: str = "runs/demo", data_dir: str = "datasets", device: str
                       device=device, command="python run.py demo", resume=True, **demo.pde_options)
 
     print(f"[demo] 3/4 MRI: {', '.join(MRI_MODELS)} on {mri_dir.name}", flush=True)
-    mri = mri_compare(mri_dir, models=MRI_MODELS, accelerations=demo.mri_accelerations, n_train_scans=(1,),
+    mri_compare(mri_dir, models=MRI_MODELS, accelerations=demo.mri_accelerations, n_train_scans=(1,),
                       epochs=demo.mri_epochs, out_dir=out / "mri", device=device, stem="compare",
                       command="python run.py demo", progress=False, **demo.mri_options)
 
     print("[demo] 4/4 report", flush=True)
     elapsed = time.perf_counter() - started
-    report = write_demo_report(out, sizes_name, demo, device, pde, mri, elapsed)
+    report = write_demo_report(out, sizes_name, demo, device, pde, elapsed)
     return report
