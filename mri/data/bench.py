@@ -12,6 +12,8 @@ from pathlib import Path
 
 import h5py
 
+from mri.data.h5files import write_text_atomically
+
 
 def _pass(dataset) -> float:
     """Seconds to read every item once."""
@@ -123,9 +125,7 @@ def main(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"mri_data_{results['device']}"
     for suffix, text in [(".json", json.dumps(results, indent=2)), (".md", _markdown(results))]:
-        tmp = stem.with_suffix(suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, stem.with_suffix(suffix))
+        write_text_atomically(stem.with_suffix(suffix), text)
     _plot(results, stem.with_suffix(".png"))
     print(_markdown(results))
     return 0

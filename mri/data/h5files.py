@@ -12,6 +12,21 @@ class MalformedFileError(ValueError):
     """An MRI data file lacks a key or holds an array of the wrong shape or dtype."""
 
 
+def write_text_atomically(path, text: str) -> None:
+    """Write text to a temporary file beside `path`, then os.replace it: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 @contextmanager
 def atomic_h5(path):
     """Open a temporary HDF5 file next to ``path`` for writing; on success it replaces ``path``

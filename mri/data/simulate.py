@@ -14,7 +14,6 @@ One file per scan ``SIM_000.h5`` … with (x = slice index):
     masks/poisson_{acc:.1f}x (ky, kz) bool         attrs: scan_id, contrast, snr_db, calib_width, config
 """
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from scipy import ndimage
 
 from mri.data.anatomy import scan_images
 from mri.data.coil_maps import birdcage_maps, estimate_maps
-from mri.data.h5files import atomic_h5
+from mri.data.h5files import atomic_h5, write_text_atomically
 from mri.data.masks import calibration_width, mask_key, poisson_disc_mask
 from mri.data.presets import SimConfig
 from mri.data.transforms import fft2c, ifft2c, sense_adjoint
@@ -119,9 +118,7 @@ def simulate_dataset(config: SimConfig, out_dir, progress: bool = True) -> list[
             raise FileExistsError(f"{out} holds a dataset simulated with other settings ({meta_path}); "
                                   f"choose another --out or delete that folder")
     else:
-        tmp = out / ".meta.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, meta_path)
+        write_text_atomically(meta_path, json.dumps(meta, indent=2))
     for stale in out.glob(".SIM_*.tmp"):  # left by a killed run; complete scans were replaced atomically
         stale.unlink()
     paths = [out / f"{scan_id(i)}.h5" for i in range(config.n_scans)]

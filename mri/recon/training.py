@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from mri.data.h5files import write_text_atomically
 from mri.recon.losses import reconstruction_loss
 from mri.recon.models import UNTRAINED, build_model
 
@@ -98,12 +99,7 @@ def save_atomically(obj, path: Path) -> None:
 
 
 def write_json_atomically(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(obj, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------- data

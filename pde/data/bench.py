@@ -15,6 +15,7 @@ import torch
 
 from pde.data.grf import PeriodicGRF, sample_generators
 from pde.data.navier_stokes import navier_stokes_2d, ns_forcing
+from pde.data.writer import write_text_atomically
 
 
 def resolve_device(name: str) -> torch.device:
@@ -196,11 +197,5 @@ def _dt_figure(result, path):
 
 def _write(folder: Path, stem: str, result: dict, markdown: str):
     """JSON and markdown, each written atomically."""
-    import os
-
-    folder.mkdir(parents=True, exist_ok=True)
     for suffix, text in ((".json", json.dumps(result, indent=1)), (".md", markdown)):
-        target = folder / f"{stem}{suffix}"
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        write_text_atomically(folder / f"{stem}{suffix}", text)

@@ -43,6 +43,15 @@ def code_version() -> str:
     return text
 
 
+def write_text_atomically(path, text: str) -> None:
+    """Write text to a temporary file beside `path`, then os.replace it: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def _canonical(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 
+from pde.data.writer import write_text_atomically
+
 from .models import build_fno, parameter_counts
 from .problems import PROBLEM_DEFAULTS, Predictor, equation_of, make_normalizers, relative_l2_per_sample, to_tensors
 
@@ -332,12 +334,8 @@ def _trim_metrics(path: Path, start_epoch: int) -> None:
     if not path.exists():
         return
     keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] < start_epoch]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    write_text_atomically(path, "".join(line + "\n" for line in keep))
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(obj, indent=2, default=str))
