@@ -1,0 +1,63 @@
+"""Checkpoints that cannot run code: only tensors and plain values, read with `weights_only=True`.
+
+`torch.load(weights_only=False)` unpickles arbitrary objects, so a checkpoint someone shared could run
+code on load. Ours hold dicts, lists, tuples, str/int/float/bool/None and tensors only (configs as
+dicts, RNG states as tensors) and are always read with weights_only=True. A file that needs more (an
+old or foreign checkpoint) is refused with CheckpointError unless the caller passes `trust=True`
+(`--trust-checkpoint` on the command line) for a file the user trusts.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .files import save_torch_atomic
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def check_plain(obj, where: str = "checkpoint") -> None:
+    """Raise TypeError if `obj` holds anything but tensors, plain scalars and dict/list/tuple of them."""
+    if isinstance(obj, (torch.Tensor,) + _PLAIN):
+        return
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where}: key {key!r} is a {type(key).__name__}; use str or int keys")
+            check_plain(value, f"{where}[{key!r}]")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            check_plain(value, f"{where}[{i}]")
+        return
+    raise TypeError(f"{where} is a {type(obj).__name__}; a checkpoint may hold only tensors, "
+                    "str/int/float/bool/None and dicts/lists/tuples of them")
+
+
+def save_checkpoint(state: dict, path) -> Path:
+    """Check that `state` is plain, then torch.save it atomically."""
+    check_plain(state)
+    return save_torch_atomic(state, path)
+
+
+def load_checkpoint(path, map_location="cpu", trust: bool = False) -> dict:
+    """Load a checkpoint with weights_only=True (or, with trust=True, the full unpickler).
+
+    Raises CheckpointError when the file is missing, truncated/corrupt, or needs code to load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint", hint="give a best.pt / last.pt written by a training run")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not trust)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path}: refused — the file holds objects other than tensors and plain values, which would run "
+            "code when unpickled",
+            hint="only load checkpoints you trust, with --trust-checkpoint") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0][:160]}) — re-copy it or train again") from None

@@ -1,0 +1,67 @@
+"""Atomic writes: a file under its final name is always whole, and gets the permissions the umask gives.
+
+Every writer writes a temporary file in the destination folder and `os.replace`s it (atomic within one
+file system), so a reader, or a run killed mid-write, never sees half a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path, mode: int = 0o666):
+    """Yield a temporary path beside `path`; on success it is chmod-ed to `mode & ~umask` and renamed to
+    `path`, on any failure removed. `mkstemp` alone would leave the file 0600."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, mode & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write `text` to `path` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_json_atomic(path, obj, indent: int = 2) -> Path:
+    """`obj` as indented JSON (plus a final newline) to `path`, atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def save_torch_atomic(obj, path) -> Path:
+    """`torch.save(obj)` to `path`, atomically (never a torn checkpoint)."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+@contextmanager
+def atomic_h5(path):
+    """An `h5py.File` opened for writing on a temporary file that replaces `path` only when the block
+    ends without an error."""
+    import h5py
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            yield handle
