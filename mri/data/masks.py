@@ -37,6 +37,25 @@ def calibration_slices(shape, calib) -> tuple[slice, slice]:
     return tuple(slice(n // 2 - c // 2, n // 2 - c // 2 + c) for n, c in zip(shape, calib))
 
 
+def draw_mask(shape, acceleration: float, seed: int, calib: int | None = None) -> np.ndarray:
+    """One Poisson-disc mask (H, W) bool for training: a fresh draw per (sample, epoch) seed, with the
+    square calibration box of :func:`calibration_width` (or ``calib``) fully sampled and the
+    acceleration within 0.1 of ``acceleration``. Same seed → same mask; raises ConfigError when the
+    acceleration cannot be reached (before any draw)."""
+    from common.errors import ConfigError
+
+    shape = tuple(int(n) for n in shape)
+    calib = calibration_width(shape) if calib is None else int(calib)
+    if len(shape) != 2 or min(shape) < 1:
+        raise ConfigError(f"mask shape must be (H, W) with positive sizes, got {shape}")
+    if not acceleration > 1:
+        raise ConfigError(f"acceleration must be > 1, got {acceleration}")
+    if calib * calib * acceleration > shape[0] * shape[1]:
+        raise ConfigError(f"a {calib}×{calib} calibration box alone samples more than 1/{acceleration} of "
+                          f"{shape}; lower the acceleration or the calibration width")
+    return poisson_disc_mask(shape, acceleration, (calib, calib), seed=int(seed) % 2**31)
+
+
 def poisson_disc_mask(shape, acceleration: float, calib=(DEFAULT_CALIB, DEFAULT_CALIB), seed: int = 0,
                       tol: float = 0.1, max_bisections: int = 64, max_redraws: int = 8) -> np.ndarray:
     """Variable-density Poisson-disc mask of ``shape`` (H, W) → bool (H, W) whose acceleration is

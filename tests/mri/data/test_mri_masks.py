@@ -57,3 +57,22 @@ def test_column_masks_random_and_equispaced():
 def test_mask_keys_and_seeds_are_stable():
     assert mask_key(4) == "masks/poisson_4.0x" and mask_key(6.0) == "masks/poisson_6.0x"
     assert scan_seed("MTR_005") == scan_seed("MTR_005") != scan_seed("MTR_006")
+
+
+def test_draw_mask_per_sample_seeded_on_target_and_calibrated():
+    from common.errors import ConfigError
+    from mri.data.masks import draw_mask
+
+    shape, calib = (64, 64), calibration_width((64, 64))
+    masks = [draw_mask(shape, 4.0, seed) for seed in range(4)]
+    for seed, mask in enumerate(masks):
+        assert mask.shape == shape and mask.dtype == bool
+        assert abs(mask.size / mask.sum() - 4.0) < 0.1
+        assert mask[calibration_slices(shape, (calib, calib))].all()
+        np.testing.assert_array_equal(mask, draw_mask(shape, 4.0, seed))
+    assert all(not np.array_equal(a, b) for i, a in enumerate(masks) for b in masks[i + 1:])
+    assert draw_mask((48, 40), 3.0, seed=2**40 + 5, calib=8)[calibration_slices((48, 40), (8, 8))].all()
+    with pytest.raises(ConfigError, match="acceleration"):
+        draw_mask(shape, 1.0, 0)
+    with pytest.raises(ConfigError, match="calibration"):
+        draw_mask((32, 32), 8.0, 0, calib=16)
