@@ -1,12 +1,26 @@
-"""Reconstruction metrics per volume, as fastMRI's evaluate.py and meddlr compute them.
+"""Reconstruction metrics per volume, in the two conventions MRI papers report (name the one you use).
 
-All take numpy arrays of one volume (slices, H, W) (or one slice (H, W)); magnitude metrics are
-computed on |·| of complex inputs:
-    psnr   = 10 log10(data_range² / MSE) over the whole volume, data_range = max |target| of the volume
-             (= skimage.metrics.peak_signal_noise_ratio with that data_range)
-    ssim   = mean over slices of skimage.metrics.structural_similarity (7×7 window, same data_range)
-    nrmse  = ‖target − pred‖ / ‖target‖ over the volume (meddlr's RMSE / RMS(target))
-    complex_psnr = 20 log10(max |target| / RMSE of the complex difference) (meddlr's complex pSNR)
+All take numpy arrays of one volume (slices, H, W) (or one slice (H, W)) of ONE echo; magnitude
+metrics are computed on |·| of complex inputs. Argument order everywhere: (target, pred).
+
+``convention="fastmri"`` (fastmri/evaluate.py):
+    psnr = 10 log10(data_range² / MSE) over the whole volume, data_range = max |target| of the volume
+           (= skimage.metrics.peak_signal_noise_ratio with that data_range)
+    ssim = mean over slices of skimage.metrics.structural_similarity with its defaults (7×7 uniform
+           window, sample covariance) and the same volume data_range
+``convention="skmtea"`` (meddlr, used by SKM-TEA: per echo, on the 3-D volume):
+    psnr = 20 log10(max |target| / RMSE) on magnitudes over the volume (numerically the same formula as
+           fastMRI's; kept separate so a change in either convention stays local)
+    ssim = skimage SSIM of the whole (slices, H, W) volume with a 3-D Gaussian window σ = 1.5, 11 wide
+           (truncate 3.5), population covariance (Wang et al.), data_range = max |target|. Volumes with
+           fewer than 11 slices cannot hold an 11-wide window along the slice axis: there SSIM is the
+           mean over slices of the 2-D 11×11 Gaussian SSIM (documented fallback, same weights in-plane).
+On the same images the two SSIMs differ (uniform 7×7 vs Gaussian 11-wide window, per-slice vs 3-D),
+typically by ~0.01–0.02; PSNR agrees for one volume but not when data ranges are per slice.
+
+Also: nrmse = ‖target − pred‖ / ‖target‖ on magnitudes (meddlr's RMSE / RMS(target));
+complex_psnr = 20 log10(max |target| / RMSE of the complex difference) (meddlr's complex pSNR).
+``mean_se`` is common.stats.mean_se (one value → NaN standard error).
 """
 from __future__ import annotations
 
@@ -14,6 +28,13 @@ import math
 
 import numpy as np
 from skimage.metrics import structural_similarity
+
+from common.errors import ConfigError
+from common.stats import mean_se  # noqa: F401  (re-exported: one rule for mean ± s.e. project-wide)
+
+CONVENTIONS = ("fastmri", "skmtea")
+GAUSSIAN_SSIM = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}  # 11-wide window
+GAUSSIAN_WIDTH = 11
 
 
 def _magnitudes(target, pred):
@@ -52,17 +73,25 @@ def complex_psnr(target, pred) -> float:
     return math.inf if rmse == 0 else 20 * math.log10(float(np.abs(target).max()) / rmse)
 
 
-def volume_metrics(target, pred) -> dict:
-    """All metrics of one volume (slices, H, W), with data_range = max |target| of the volume."""
+def ssim_gaussian(target, pred, data_range: float | None = None) -> float:
+    """SKM-TEA/meddlr SSIM on magnitudes: one 3-D Gaussian-window SSIM (σ 1.5, 11 wide) of the volume,
+    or, with fewer than 11 slices (or one slice), the mean of the per-slice 2-D Gaussian SSIMs."""
+    t, p = _magnitudes(target, pred)
+    data_range = float(t.max()) if data_range is None else float(data_range)
+    if t.ndim == 3 and t.shape[0] >= GAUSSIAN_WIDTH:
+        return float(structural_similarity(t, p, data_range=data_range, **GAUSSIAN_SSIM))
+    t, p = t.reshape(-1, *t.shape[-2:]), p.reshape(-1, *p.shape[-2:])
+    return float(np.mean([structural_similarity(a, b, data_range=data_range, **GAUSSIAN_SSIM)
+                          for a, b in zip(t, p)]))
+
+
+def volume_metrics(target, pred, convention: str = "fastmri") -> dict:
+    """All metrics of one volume (slices, H, W) of one echo, data_range = max |target| of the volume:
+    {"psnr", "ssim", "nrmse", "complex_psnr", "convention"}; psnr/ssim follow ``convention``
+    ("fastmri" or "skmtea", see the module docstring)."""
+    if convention not in CONVENTIONS:
+        raise ConfigError(f"metric convention must be one of {CONVENTIONS}, got {convention!r}")
     data_range = float(np.abs(target).max())
-    return {"psnr": psnr(target, pred, data_range), "ssim": ssim(target, pred, data_range),
-            "nrmse": nrmse(target, pred), "complex_psnr": complex_psnr(target, pred)}
-
-
-def mean_se(values) -> tuple[float, float]:
-    """Mean and standard error (sample std / √n; 0 for one value)."""
-    v = np.asarray(list(values), dtype=np.float64)
-    if v.size == 0:
-        return math.nan, math.nan
-    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else 0.0
-    return float(v.mean()), se
+    ssim_fn = ssim if convention == "fastmri" else ssim_gaussian
+    return {"psnr": psnr(target, pred, data_range), "ssim": ssim_fn(target, pred, data_range),
+            "nrmse": nrmse(target, pred), "complex_psnr": complex_psnr(target, pred), "convention": convention}

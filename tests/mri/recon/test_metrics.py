@@ -6,6 +6,7 @@ import torch
 from skimage.metrics import normalized_root_mse, peak_signal_noise_ratio, structural_similarity
 
 from mri.recon.losses import complex_l1, reconstruction_loss, ssim_torch
+from common.errors import ConfigError
 from mri.recon.metrics import complex_psnr, mean_se, nrmse, psnr, ssim, volume_metrics
 
 
@@ -37,7 +38,7 @@ def test_hand_computed_case():
     assert complex_psnr(target, pred) == pytest.approx(20 * math.log10(2 / 0.1), rel=1e-6)
     assert ssim(target, target) == pytest.approx(1.0)
     assert mean_se([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1 / math.sqrt(3)))
-    assert mean_se([5.0]) == (5.0, 0.0)
+    assert mean_se([5.0])[0] == 5.0 and math.isnan(mean_se([5.0])[1])  # common.stats: one value → NaN s.e.
 
 
 def test_torch_ssim_equals_skimage(volume):
@@ -55,3 +56,57 @@ def test_losses(volume):
     assert float(reconstruction_loss("ssim", target, target)) == pytest.approx(0.0, abs=1e-5)
     with pytest.raises(ValueError, match="loss must be"):
         reconstruction_loss("l2", pred, target)
+
+
+def _brain_like_volume(slices, seed=0):
+    """Smooth structured magnitude images (skimage's Shepp–Logan) plus noise as prediction."""
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import resize
+
+    rng = np.random.default_rng(seed)
+    base = resize(shepp_logan_phantom(), (48, 40), anti_aliasing=True)
+    target = np.stack([base * (1 + 0.05 * s) for s in range(slices)]).astype(np.complex64)
+    pred = target + 0.04 * (rng.standard_normal(target.shape) + 1j * rng.standard_normal(target.shape))
+    return target, pred.astype(np.complex64)
+
+
+@pytest.mark.parametrize("slices", [4, 12])
+def test_both_conventions_equal_skimage_with_their_options_and_differ(slices):
+    target, pred = _brain_like_volume(slices)
+    t, p = np.abs(target).astype(np.float64), np.abs(pred).astype(np.float64)
+    dr = t.max()
+    fm = volume_metrics(target, pred, convention="fastmri")
+    sk = volume_metrics(target, pred, convention="skmtea")
+    assert fm["psnr"] == pytest.approx(peak_signal_noise_ratio(t, p, data_range=dr), rel=1e-9)
+    assert sk["psnr"] == pytest.approx(20 * math.log10(dr / np.sqrt(np.mean((t - p) ** 2))), rel=1e-9)
+    assert fm["ssim"] == pytest.approx(np.mean([structural_similarity(a, b, data_range=dr, win_size=7)
+                                                for a, b in zip(t, p)]), rel=1e-9)
+    gauss = dict(data_range=dr, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    if slices >= 11:  # one 3-D SSIM with an 11-wide Gaussian window
+        ref = structural_similarity(t, p, **gauss)
+    else:  # too few slices for an 11-wide window along the slices: per-slice 11×11 Gaussian SSIM
+        ref = np.mean([structural_similarity(a, b, **gauss) for a, b in zip(t, p)])
+    assert sk["ssim"] == pytest.approx(ref, rel=1e-9)
+    assert abs(fm["ssim"] - sk["ssim"]) > 1e-3  # different windows → a report must name its convention
+    assert fm["convention"] == "fastmri" and sk["convention"] == "skmtea"
+
+
+def test_gaussian_ssim_window_is_11_wide_with_sigma_1_5():
+    """Independent check of the SKM-TEA SSIM on one slice: Wang et al.'s formula with scipy's Gaussian
+    filter (σ 1.5, truncate 3.5 → 11 taps), averaged over the pixels whose window lies inside."""
+    from scipy.ndimage import gaussian_filter
+
+    target, pred = _brain_like_volume(1, seed=3)
+    t, p = np.abs(target[0]).astype(np.float64), np.abs(pred[0]).astype(np.float64)
+    g = lambda x: gaussian_filter(x, 1.5, truncate=3.5)
+    mt, mp = g(t), g(p)
+    vt, vp, cov = g(t * t) - mt ** 2, g(p * p) - mp ** 2, g(t * p) - mt * mp
+    c1, c2 = (0.01 * t.max()) ** 2, (0.03 * t.max()) ** 2
+    smap = (2 * mt * mp + c1) * (2 * cov + c2) / ((mt ** 2 + mp ** 2 + c1) * (vt + vp + c2))
+    ref = smap[5:-5, 5:-5].mean()
+    assert volume_metrics(target[:1], pred[:1], convention="skmtea")["ssim"] == pytest.approx(ref, rel=1e-6)
+
+
+def test_unknown_convention_is_a_config_error(volume):
+    with pytest.raises(ConfigError, match="fastmri"):
+        volume_metrics(*volume, convention="meddlr")
