@@ -19,12 +19,10 @@ from pde.data.writer import write_text_atomically
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but torch sees no CUDA device")
-    return device
+    """common.device.resolve_device (DeviceError for a device that is not there)."""
+    from common.device import resolve_device as resolve
+
+    return resolve(name)
 
 
 def _sync(device):

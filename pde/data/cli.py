@@ -6,12 +6,15 @@ are imported only inside the handlers.
 
 
 def _generate(args):
-    from pde.data.bench import resolve_device
+    from common.device import resolve_device
     from pde.data.presets import configure, generate
 
+    # Every option is checked (configure → validate, resolve_device) before any file is created.
     preset = configure(args.preset, n=args.n, res=args.res, gen_res=args.gen_res, dt=args.dt,
                        batch_size=args.batch_size)
-    path = generate(preset, args.out, seed=args.seed, device=resolve_device(args.device), overwrite=args.overwrite)
+    device = resolve_device(args.device)
+    path = generate(preset, args.out, seed=args.seed, device=device, overwrite=args.overwrite,
+                    progress=not args.quiet)
     print(f"wrote {path} ({preset.n} samples: {preset.n_train} train + {preset.n_test} test)")
     return 0
 
@@ -46,6 +49,7 @@ def register(data=None, bench=None, **_):
             p.add_argument("--batch-size", type=int, help=f"samples per solver batch (default {preset.batch_size})")
             p.add_argument("--out", help=f"output file (default datasets/{name}.h5)")
             p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+            p.add_argument("--quiet", action="store_true", help="no progress bar")
             p.set_defaults(func=_generate, preset=name)
     if bench is not None:
         p = bench.add_parser("data", help="PDE data: NS solver throughput, tiny presets, --dt-study")

@@ -7,8 +7,11 @@ and 5e-3 differed from Δt = 1e-4 by 4e-9 and 3e-7 relative L2 (4 GRF samples, 1
 so 2e-3 is far below float32 storage precision.
 """
 import importlib
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from common.errors import ConfigError
 
 EQUATION_MODULES = {
     "navier_stokes_2d": "pde.data.navier_stokes",
@@ -71,8 +74,80 @@ PRESETS = {p.name: p for p in [
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+# Command-line spelling of the settings a user can pass; equation parameters without an option are
+# named as the keyword of `configure`.
+OPTION_NAMES = {"n": "--n", "res": "--res", "gen_res": "--gen-res", "dt": "--dt", "batch_size": "--batch-size",
+                "seed": "--seed"}
+
+
+def _option(name: str) -> str:
+    return OPTION_NAMES.get(name, name)
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{_option(name)} must be an integer >= {minimum}, got {value!r}")
+
+
+def _positive_float(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{_option(name)} must be a finite number > 0, got {value!r}")
+
+
+def _check_grids(equation: str, gen_res: int, res: int) -> None:
+    """The grid rules of each solver: NS and Burgers need an even generation grid that the stored
+    grid divides (every (gen_res/res)-th point is kept); Darcy keeps nodes, so res−1 divides gen_res−1."""
+    if equation == "darcy_2d":
+        _positive_int("gen_res", gen_res, 3)
+        _positive_int("res", res, 3)
+        if (gen_res - 1) % (res - 1):
+            valid = [d + 1 for d in range(2, gen_res) if (gen_res - 1) % d == 0]
+            raise ConfigError(f"--res {res} does not fit the Darcy node grid --gen-res {gen_res}: res−1 must divide "
+                              f"gen_res−1 = {gen_res - 1}; valid --res values: {valid}")
+        return
+    _positive_int("gen_res", gen_res, 2)
+    _positive_int("res", res, 2)
+    if gen_res % 2:
+        raise ConfigError(f"--gen-res must be even for the spectral solver, got {gen_res}")
+    if gen_res % res:
+        valid = [d for d in range(2, gen_res + 1) if gen_res % d == 0]
+        raise ConfigError(f"--res {res} must divide the generation grid --gen-res {gen_res} (every "
+                          f"(gen_res/res)-th point is stored); valid --res values: {valid}",
+                          hint="or pass --gen-res as a multiple of --res")
+
+
+def check_settings(equation: str, *, n_samples, gen_res, res, params: dict, seed=0, batch_size=1) -> None:
+    """Raise ConfigError, naming the option and its valid range, unless these settings can generate data.
+
+    Called before any file is created; also used to recognise a stale ``.partial`` whose recorded
+    parameters could never have produced a sample.
+    """
+    if equation not in EQUATION_MODULES:
+        raise ConfigError(f"unknown equation {equation!r}; expected one of {sorted(EQUATION_MODULES)}")
+    _positive_int("n", n_samples)
+    _positive_int("batch_size", batch_size)
+    _positive_int("seed", seed, 0)
+    _check_grids(equation, gen_res, res)
+    for name in ("dt", "t_final", "visc", "tau", "alpha", "coeff_high", "coeff_low"):
+        if name in params:
+            _positive_float(name, params[name])
+    if "record_steps" in params:
+        _positive_int("record_steps", params["record_steps"])
+    if "sigma" in params and params["sigma"] is not None:
+        _positive_float("sigma", params["sigma"])
+
+
+def validate(preset: Preset, seed: int = 0) -> Preset:
+    """`preset` itself when it can generate data (see `check_settings`), else ConfigError."""
+    _positive_int("n_train", preset.n_train)
+    _positive_int("n_test", preset.n_test, 0)
+    check_settings(preset.equation, n_samples=preset.n, gen_res=preset.gen_res, res=preset.res,
+                   params=preset.params, seed=seed, batch_size=preset.batch_size)
+    return preset
 
 
 def configure(preset: Preset | str, *, n: int | None = None, res: int | None = None,
@@ -84,11 +159,11 @@ def configure(preset: Preset | str, *, n: int | None = None, res: int | None = N
     preset = get_preset(preset) if isinstance(preset, str) else preset
     changes = {}
     if n is not None:
-        if n < 1:
-            raise ValueError(f"--n must be >= 1, got {n}")
+        _positive_int("n", n)
         n_test = min(n - 1, round(n * preset.n_test / preset.n)) if n > 1 else 0
         changes.update(n_train=n - n_test, n_test=n_test)
     if res is not None:
+        _positive_int("res", res, 2)
         changes["res"] = res
         if gen_res is None and res > preset.gen_res:
             gen_res = res
@@ -100,10 +175,10 @@ def configure(preset: Preset | str, *, n: int | None = None, res: int | None = N
         params["dt"] = dt
     unknown = set(params) - set(preset.params)
     if unknown:
-        raise ValueError(f"preset {preset.name} has no parameters {sorted(unknown)}; it has {sorted(preset.params)}")
+        raise ConfigError(f"preset {preset.name} has no parameters {sorted(unknown)}; it has {sorted(preset.params)}")
     if params:
         changes["params"] = {**preset.params, **params}
-    return replace(preset, **changes)
+    return validate(replace(preset, **changes))
 
 
 def generate(preset: Preset | str, out=None, *, seed: int = 0, device="cpu", overwrite: bool = False,
@@ -112,7 +187,7 @@ def generate(preset: Preset | str, out=None, *, seed: int = 0, device="cpu", ove
 
     Returns the finished file's path. File layout: see datasets/README.md ("This project's HDF5").
     """
-    preset = get_preset(preset) if isinstance(preset, str) else preset
+    preset = validate(get_preset(preset) if isinstance(preset, str) else preset, seed)
     from pde.data.writer import write_resumable
 
     module = importlib.import_module(EQUATION_MODULES[preset.equation])
@@ -125,7 +200,21 @@ def generate(preset: Preset | str, out=None, *, seed: int = 0, device="cpu", ove
     return write_resumable(
         out, params=identity, sample_shapes=module.sample_shapes(params), n_samples=preset.n,
         batch_size=preset.batch_size, attrs=attrs, overwrite=overwrite, progress=progress, desc=preset.name,
+        stale_reason=_stale_reason,
         make_batch=lambda start, count: module.generate_batch(params, seed, start, count, device=device))
+
+
+def _stale_reason(recorded: dict) -> str | None:
+    """Why a ``.partial`` started with `recorded` generator parameters could never have finished (None if
+    it could): such a file holds no usable samples and is replaced rather than blocking the user."""
+    try:
+        check_settings(recorded.get("equation"), n_samples=recorded.get("n_samples"), gen_res=recorded.get("gen_res"),
+                       res=recorded.get("res"), seed=recorded.get("seed"),
+                       params={k: v for k, v in recorded.items()
+                               if k not in ("equation", "n_samples", "gen_res", "res", "seed", "package_version")})
+    except ConfigError as error:
+        return str(error)
+    return None
 
 
 def _package_version() -> str:

@@ -18,6 +18,9 @@ from typing import Callable
 import h5py
 import numpy as np
 
+from common.errors import ConfigError, RunExistsError
+from common.files import atomic_h5, write_text_atomic
+
 FORMAT_NAME = "monarch-sciml/pde"
 FORMAT_VERSION = 1
 
@@ -44,12 +47,8 @@ def code_version() -> str:
 
 
 def write_text_atomically(path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then os.replace it: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write text atomically, with normal permissions (kept for callers; see common.files)."""
+    write_text_atomic(path, text)
 
 
 def _canonical(params: dict) -> str:
@@ -58,7 +57,8 @@ def _canonical(params: dict) -> str:
 
 def write_resumable(out, *, params: dict, sample_shapes: dict, n_samples: int, batch_size: int,
                     make_batch: Callable[[int, int], dict], attrs: dict | None = None,
-                    overwrite: bool = False, progress: bool = True, desc: str = "generating") -> Path:
+                    overwrite: bool = False, progress: bool = True, desc: str = "generating",
+                    stale_reason: Callable[[dict], str | None] | None = None) -> Path:
     """Generate `n_samples` samples batch by batch into `out` (HDF5), resumably and atomically.
 
     Args:
@@ -73,43 +73,33 @@ def write_resumable(out, *, params: dict, sample_shapes: dict, n_samples: int, b
             of length `count`; any other key is a shared array (e.g. ``t``) written once.
         attrs: further file attributes (preset name, split sizes, …); scalars or strings.
         overwrite: replace an existing complete `out`; without it an existing `out` is an error.
+        stale_reason: ``stale_reason(recorded_params) -> str | None``: why a ``.partial`` started with
+            other parameters could never have produced data (then it is replaced, saying so, instead of
+            refused); None means the recorded run was valid and the mismatch is refused.
 
-    Returns the path of the finished file.
+    A ``.partial`` that cannot be opened (cut off while its structure was being written) holds nothing
+    to resume and is replaced, saying so. Returns the path of the finished file.
+    Raises RunExistsError (``out`` exists), ConfigError (bad sizes, or a ``.partial`` of another valid run).
     """
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to regenerate it")
+        raise RunExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to regenerate it")
     if n_samples < 1 or batch_size < 1:
-        raise ValueError(f"need n_samples >= 1 and batch_size >= 1, got {n_samples}, {batch_size}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+        raise ConfigError(f"need n_samples >= 1 and batch_size >= 1, got {n_samples}, {batch_size}")
     wanted = _canonical(params)
-
-    if partial.exists():
-        try:
-            handle = h5py.File(partial, "r+")
-        except OSError as err:
-            raise RuntimeError(f"{partial} exists but cannot be opened ({err}); it was probably cut off "
-                               f"while being written. Delete it to start over.") from err
-        stored = handle.attrs.get("generator_params", "")
-        if stored != wanted:
-            handle.close()
-            old = json.loads(stored) if stored else {}
-            diff = {k: (old.get(k), params.get(k)) for k in sorted(set(old) | set(params))
-                    if old.get(k) != params.get(k)}
-            raise RuntimeError(f"{partial} was started with different parameters "
-                               f"(key: (in file, requested)) {diff}; rerun with the file's parameters to "
-                               f"resume, or delete {partial} to start over.")
-    else:
-        handle = h5py.File(partial, "w")
-        handle.attrs.update({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-                             "generator_params": wanted, "n_samples": n_samples, "completed": 0,
-                             "complete": False, "code_version": code_version()})
-        for key, value in (attrs or {}).items():
-            handle.attrs[key] = value
-        for key, shape in sample_shapes.items():
-            handle.create_dataset(key, shape=(n_samples, *shape), dtype="float32", chunks=(1, *shape))
-        handle.flush()
+    handle = _open_partial(partial, params, wanted, stale_reason)
+    if handle is None:
+        # Built under a temporary name, so a `.partial` always has its full structure.
+        with atomic_h5(partial) as new:
+            new.attrs.update({"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                              "generator_params": wanted, "n_samples": n_samples, "completed": 0,
+                              "complete": False, "code_version": code_version()})
+            for key, value in (attrs or {}).items():
+                new.attrs[key] = value
+            for key, shape in sample_shapes.items():
+                new.create_dataset(key, shape=(n_samples, *shape), dtype="float32", chunks=(1, *shape))
+        handle = h5py.File(partial, "r+")
 
     with handle:
         done = int(handle.attrs["completed"])
@@ -133,8 +123,10 @@ def write_resumable(out, *, params: dict, sample_shapes: dict, n_samples: int, b
                     handle[key][done:done + count] = value
                 elif key not in handle:
                     handle.create_dataset(key, data=value.astype(np.float32))
+            # The data reach the file before the count that says they are there (two flushes), so a
+            # process killed at any moment never counts unwritten samples.
+            handle.flush()
             done += count
-            # The count is updated only after the batch's data, so a crash never counts unwritten samples.
             handle.attrs["completed"] = done
             handle.flush()
             if bar is not None:
@@ -144,3 +136,34 @@ def write_resumable(out, *, params: dict, sample_shapes: dict, n_samples: int, b
         handle.attrs["complete"] = True
     os.replace(partial, out)
     return out
+
+
+def _open_partial(partial: Path, params: dict, wanted: str, stale_reason) -> h5py.File | None:
+    """The existing ``.partial`` opened for resuming, or None (none there, or replaced: see write_resumable)."""
+    if not partial.exists():
+        return None
+    try:
+        handle = h5py.File(partial, "r+")
+        stored = handle.attrs.get("generator_params", "")
+        complete_structure = "completed" in handle.attrs
+    except (OSError, KeyError, RuntimeError) as err:
+        print(f"replacing {partial}: it cannot be opened ({str(err).splitlines()[0][:80]}), so it was cut off "
+              f"before any sample was counted; starting over")
+        partial.unlink()
+        return None
+    if stored == wanted and complete_structure:
+        return handle
+    handle.close()
+    try:
+        old = json.loads(stored) if stored else None
+    except json.JSONDecodeError:
+        old = None
+    reason = "it records no generator parameters" if not isinstance(old, dict) or not complete_structure else (
+        stale_reason(old) if stale_reason is not None else None)
+    if reason is not None:
+        print(f"replacing stale {partial}: it was started with parameters that could never run ({reason})")
+        partial.unlink()
+        return None
+    diff = {k: (old.get(k), params.get(k)) for k in sorted(set(old) | set(params)) if old.get(k) != params.get(k)}
+    raise ConfigError(f"{partial} was started with different parameters (key: (in file, requested)) {diff}",
+                      hint=f"rerun with the file's parameters to resume it, or delete {partial} to start over")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import pde.data.navier_stokes as ns_module
+from common.errors import ConfigError
 from pde.data.presets import configure, generate
 from pde.data.readers import load_dataset
 
@@ -54,7 +55,7 @@ def test_resume_with_other_parameters_is_refused(tmp_path, monkeypatch):
         _interrupting(patch, after_batches=1)
         with pytest.raises(Interrupt):
             generate(TINY, out, seed=0, progress=False)
-    with pytest.raises(RuntimeError, match="different parameters.*seed"):
+    with pytest.raises(ConfigError, match="different parameters.*seed"):
         generate(TINY, out, seed=1, progress=False)
 
 
