@@ -3,6 +3,9 @@
 `backend=None` reads the MONARCH_BACKEND environment variable ("auto" when unset); "auto" uses the
 Triton kernels for CUDA tensors when Triton is importable and the PyTorch path otherwise.
 
+A call the kernels fail on (compile error, out of resources, launch failure) is re-run on the PyTorch
+path with a one-time warning per reason (`with_fallback`).
+
 A call the kernels cannot take (a dtype other than float32/bfloat16/float16/complex64, a CPU tensor
 outside TRITON_INTERPRET=1, no Triton) runs on the PyTorch path with a warning given once per
 reason — also when "triton" was asked for explicitly: the kernels are an accelerator of the same
@@ -37,6 +40,25 @@ def warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
         warnings.warn(message, RuntimeWarning, stacklevel=4)  # point at the caller of monarch_multiply
+
+
+def with_fallback(fast, slow, what: str):
+    """fast(), or slow() with a loud one-time warning (per failure reason) when fast() fails to compile or
+    launch. Argument errors (ValueError, TypeError) propagate; under TRITON_INTERPRET=1 nothing is
+    caught, so tests see kernel bugs instead of a silent fallback."""
+    from .kernels.support import interpreting
+
+    try:
+        return fast()
+    except (ValueError, TypeError):
+        raise
+    except Exception as error:  # Triton CompilationError, OutOfResources, launch errors, ...
+        if interpreting():
+            raise
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        warn_once(f"{what}: the Triton kernels failed ({type(error).__name__}: {reason}); using the PyTorch "
+                  f"path for such calls from now on is up to you (backend='torch'): this call ran on it")
+        return slow()
 
 
 def resolve_backend(backend: str | None, x: torch.Tensor, w1: torch.Tensor | None = None,

@@ -1,6 +1,7 @@
 """Triton kernels for the Monarch multiply (forward and backward; float32, bfloat16, float16, complex64).
 
     monarch_multiply_triton(x, w1, w2, precision=None, input_transposed=False) -> y
+    monarch_multiply_adjoint_triton(y, w1, w2, precision=None) -> Mᴴ y
     monarch_multiply_planar(xr, xi, w1r, w1i, w2r, w2i, precision=None, input_transposed=False) -> (yr, yi)
     unsupported_reason(x, w1, w2) -> str | None
 
@@ -22,7 +23,7 @@ autograd Functions and the two entry points above).
 """
 from .support import FP32_PRECISIONS, PRECISION_ENV, SUPPORTED_DTYPES, unsupported_reason
 
-_LAZY = ("monarch_multiply_planar", "monarch_multiply_triton")
+_LAZY = ("monarch_multiply_adjoint_triton", "monarch_multiply_planar", "monarch_multiply_triton")
 
 
 def __getattr__(name):

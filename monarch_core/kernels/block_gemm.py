@@ -61,14 +61,16 @@ def _block_gemm_kernel(
     a_re, a_im, w_re, w_im, o_re, o_im,
     B, NG, N, K,
     sa_b, sa_g, sa_k, sw_g, sw_n, sw_k, so_b, so_g, so_n,
-    B_BUCKET,  # only part of the autotune key
+    B_BUCKET, STRIDE_KEY,  # only part of the autotune key
     IS_COMPLEX: tl.constexpr, CONJ_W: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_B: tl.constexpr, GROUP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
-    pid_gn = tl.program_id(0)  # block group × output tile: neighbouring programs share batch rows
-    pid_b = tl.program_id(1)
+    # Batch tiles on grid axis 0 (up to 2^31 - 1 programs; axes 1 and 2 stop at 65,535, which capped the
+    # batch at ~1M rows); block group × output tile on axis 1 (at most a few thousand programs).
+    pid_b = tl.program_id(0)
+    pid_gn = tl.program_id(1)
     n_tiles = tl.cdiv(N, BLOCK_N)
-    g = (pid_gn // n_tiles) * GROUP + tl.arange(0, GROUP)[:, None, None]  # (G, 1, 1)
+    g = ((pid_gn // n_tiles) * GROUP + tl.arange(0, GROUP)[:, None, None]).to(tl.int64)  # (G, 1, 1)
     n = (pid_gn % n_tiles) * BLOCK_N + tl.arange(0, BLOCK_N)[None, None, :]  # (1, 1, BN)
     b = (pid_b * BLOCK_B + tl.arange(0, BLOCK_B)[None, :, None]).to(tl.int64)  # (1, BB, 1)
     ka = tl.arange(0, BLOCK_K)[None, None, :]  # inner index of the a tile (G, BB, BK)
@@ -104,7 +106,7 @@ def _block_weight_grad_kernel(
     go_re, go_im, a_re, a_im, dw_re, dw_im,  # dw: fp32 partial sums (SPLIT, NG, N, K), contiguous
     B, NG, N, K, SPLIT,
     sgo_b, sgo_g, sgo_n, sa_b, sa_g, sa_k,
-    B_BUCKET,  # only part of the autotune key
+    B_BUCKET, STRIDE_KEY,  # only part of the autotune key
     IS_COMPLEX: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_B: tl.constexpr, GROUP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
@@ -113,7 +115,7 @@ def _block_weight_grad_kernel(
     n_tiles = tl.cdiv(N, BLOCK_N)
     k_tiles = tl.cdiv(K, BLOCK_K)
     tile = pid_gnk % (n_tiles * k_tiles)
-    g = (pid_gnk // (n_tiles * k_tiles)) * GROUP + tl.arange(0, GROUP)[:, None, None]
+    g = ((pid_gnk // (n_tiles * k_tiles)) * GROUP + tl.arange(0, GROUP)[:, None, None]).to(tl.int64)
     n = (tile // k_tiles) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :, None]  # go tile read as (G, BN, BB)
     k = (tile % k_tiles) * BLOCK_K + tl.arange(0, BLOCK_K)[None, None, :]  # a tile (G, BB, BK)
     bt = tl.arange(0, BLOCK_B)[None, None, :].to(tl.int64)
@@ -163,7 +165,7 @@ def _prune(configs, named_args, **kwargs):
     args = {**named_args, **kwargs}
     n, k, ng = args["N"], args["K"], args["NG"]
     planes = 2 if args["IS_COMPLEX"] else 1
-    element = args["a_re"].element_size() if "a_re" in args else 4
+    element = args["a_re"].element_size() if "a_re" in args else args.get("ELEMENT", 4)
     weight_grad = "SPLIT" in args  # its accumulator is (GROUP, BLOCK_N, BLOCK_K), the batch is reduced
     want = min(_pow2(max(n, k)), 128)
     feasible = []
@@ -182,7 +184,9 @@ def _prune(configs, named_args, **kwargs):
     return kept or [triton.Config(dict(BLOCK_B=16, GROUP=1, BLOCK_N=16, BLOCK_K=16), num_warps=4)]
 
 
-_KEY = ["N", "K", "NG", "B_BUCKET", "IS_COMPLEX", "PRECISION"]  # Triton adds the tensors' dtypes
+# Triton adds the tensors' dtypes. STRIDE_KEY says which inner strides are 1 (contiguous rows): a tile
+# tuned for unit-stride loads is not the best one for the permuted (stride-l) reads and writes.
+_KEY = ["N", "K", "NG", "B_BUCKET", "STRIDE_KEY", "IS_COMPLEX", "PRECISION"]
 
 
 _KERNELS = {"gemm": _block_gemm_kernel, "wgrad": _block_weight_grad_kernel}
@@ -194,16 +198,31 @@ def _tuned(kernel_name: str):
     return triton.autotune(configs=_configs(), key=_KEY, prune_configs_by={"early_config_prune": _prune})(kernel)
 
 
+def _stride_key(*inner_strides: int) -> int:
+    """Bit i set when inner stride i is 1 (part of the autotune key)."""
+    return sum(1 << i for i, st in enumerate(inner_strides) if st == 1)
+
+
 def _batch_bucket(batch: int) -> int:
     return 0 if batch <= 256 else (1 if batch <= 8192 else 2)
 
 
 def _heuristic(args: dict) -> dict:
     """The config used without autotuning (MONARCH_TRITON_AUTOTUNE=0): the first one the pruning keeps
-    with 64 batch rows (or the largest group of blocks that fits)."""
+    with 64 batch rows (or the largest group of blocks that fits). Cached: building and pruning the 160
+    candidate configs takes ~2 ms, longer than the kernels themselves."""
+    element = args["a_re"].element_size()
+    return dict(_heuristic_cached("SPLIT" in args, args["N"], args["K"], args["NG"], bool(args["IS_COMPLEX"]), element))
+
+
+@functools.lru_cache(maxsize=4096)
+def _heuristic_cached(weight_grad: bool, n: int, k: int, ng: int, is_complex: bool, element: int) -> tuple:
+    args = dict(N=n, K=k, NG=ng, IS_COMPLEX=is_complex, ELEMENT=element)
+    if weight_grad:
+        args["SPLIT"] = 1
     configs = _prune(_configs(), args)
     by_size = sorted(configs, key=lambda c: (c.kwargs["BLOCK_B"] != 64, -c.kwargs["GROUP"]))
-    return {**by_size[0].kwargs, "num_warps": by_size[0].num_warps}
+    return tuple({**by_size[0].kwargs, "num_warps": by_size[0].num_warps}.items())
 
 
 def _launch(kernel_name: str, grid, args: dict, on_gpu: bool):
@@ -248,11 +267,12 @@ def block_gemm(a: Planes, a_strides, w: Planes, w_strides, out: Planes, out_stri
         sa_b=a_strides[0], sa_g=a_strides[1], sa_k=a_strides[2],
         sw_g=w_strides[0], sw_n=w_strides[1], sw_k=w_strides[2],
         so_b=out_strides[0], so_g=out_strides[1], so_n=out_strides[2],
-        B_BUCKET=_batch_bucket(batch), IS_COMPLEX=is_complex, CONJ_W=conj_w, PRECISION=precision,
+        B_BUCKET=_batch_bucket(batch), STRIDE_KEY=_stride_key(a_strides[2], w_strides[2], out_strides[2]),
+        IS_COMPLEX=is_complex, CONJ_W=conj_w, PRECISION=precision,
     )
 
     def grid(meta):
-        return (triton.cdiv(blocks, meta["GROUP"]) * triton.cdiv(n, meta["BLOCK_N"]), triton.cdiv(batch, meta["BLOCK_B"]))
+        return (triton.cdiv(batch, meta["BLOCK_B"]), triton.cdiv(blocks, meta["GROUP"]) * triton.cdiv(n, meta["BLOCK_N"]))
 
     _launch("gemm", grid, args, a[0].is_cuda)
 
@@ -281,10 +301,11 @@ def block_weight_grad(go: Planes, go_strides, a: Planes, a_strides, *, batch: in
         B=batch, NG=blocks, N=n, K=k, SPLIT=split,
         sgo_b=go_strides[0], sgo_g=go_strides[1], sgo_n=go_strides[2],
         sa_b=a_strides[0], sa_g=a_strides[1], sa_k=a_strides[2],
-        B_BUCKET=_batch_bucket(batch), IS_COMPLEX=is_complex, PRECISION=precision,
+        B_BUCKET=_batch_bucket(batch), STRIDE_KEY=_stride_key(go_strides[2], a_strides[2]),
+        IS_COMPLEX=is_complex, PRECISION=precision,
     )
 
-    def grid(meta):
+    def grid(meta):  # ≤ 4·SMs splits, so axis 1 stays far below its 65,535 cap
         tiles = triton.cdiv(n, meta["BLOCK_N"]) * triton.cdiv(k, meta["BLOCK_K"])
         return (triton.cdiv(blocks, meta["GROUP"]) * tiles, split)
 

@@ -66,11 +66,12 @@ def monarch_forward(xp, w1p, w2p, yp, precision: str, transposed: bool) -> torch
 
 
 def monarch_backward(gyp, xp, z, w1p, w2p, gxp, precision: str, transposed: bool, need_w1: bool, need_w2: bool):
-    """Write gx into the planes gxp (when not None); return fp32 planes of (gw1, gw2) (None where not needed)."""
+    """Write gx into the planes gxp (when not None); return fp32 planes of (gw1, gw2) (None where not needed).
+    z (the forward's intermediate) is only read for gw2; with need_w2=False it may be None (the adjoint)."""
     k, q, p, l, s, r = _sizes(w1p[0], w2p[0])
     batch = gyp[0].shape[0]
-    planes = z.shape[0]
-    zp = (z[0], z[1] if planes == 2 else None)
+    planes = 1 if gyp[1] is None else 2
+    zp = (z[0], z[1] if planes == 2 else None) if z is not None else None
     sb, se = _strides2(gyp[0])
     gy_view = (sb, se, l * se)  # gy[b, t·l + a] as (batch, block a, inner t)
     gw1 = gw2 = None
@@ -78,7 +79,7 @@ def monarch_backward(gyp, xp, z, w1p, w2p, gxp, precision: str, transposed: bool
         gw2 = block_weight_grad(gyp, gy_view, zp, (k * q, 1, l), batch=batch, blocks=l, n=s, k=r, precision=precision)
     if gxp[0] is None and not need_w1:
         return gw1, gw2
-    gz = torch.empty_like(z)
+    gz = torch.empty((planes, batch, k * q), dtype=gyp[0].dtype, device=gyp[0].device)
     gzp = (gz[0], gz[1] if planes == 2 else None)
     w2s = w2p[0].stride()
     block_gemm(gyp, gy_view, w2p, (w2s[0], w2s[2], w2s[1]), gzp, (k * q, 1, l),
@@ -151,6 +152,28 @@ class _MonarchMultiplyPlanar(torch.autograd.Function):
         return (*gx, *gw1, *gw2, None, None)
 
 
+class _MonarchAdjoint(torch.autograd.Function):
+    """x = Mᴴ y (the forward's input gradient pass); differentiable in y only (∂y = M ∂x)."""
+
+    @staticmethod
+    def forward(ctx, y, w1, w2, precision):
+        k, p = w1.shape[0], w1.shape[2]
+        x = torch.empty((y.shape[0], k * p), dtype=y.dtype, device=y.device)
+        monarch_backward(_planes(y), (None, None), None, _planes(w1), _planes(w2), _planes(x), precision,
+                         False, need_w1=False, need_w2=False)
+        ctx.save_for_backward(w1, w2)
+        ctx.precision = precision
+        return x
+
+    @staticmethod
+    def backward(ctx, gx):
+        w1, w2 = ctx.saved_tensors
+        l, s = w2.shape[0], w2.shape[1]
+        gy = torch.empty((gx.shape[0], s * l), dtype=gx.dtype, device=gx.device)
+        monarch_forward(_planes(gx.contiguous()), _planes(w1), _planes(w2), _planes(gy), ctx.precision, False)
+        return gy, None, None, None
+
+
 def _check_support(x, w1, w2):
     reason = unsupported_reason(x, w1, w2)
     if reason is not None:
@@ -179,6 +202,18 @@ def monarch_multiply_triton(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
     x2 = x.reshape(-1, k * p)
     y = _MonarchMultiply.apply(x2, w1, w2, resolve_precision(precision, x.dtype), bool(input_transposed))
     return y.reshape(*x.shape[:-1], s * l)
+
+
+def monarch_multiply_adjoint_triton(y: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
+                                    precision: str | None = None) -> torch.Tensor:
+    """Triton path of `monarch_multiply_adjoint` (conjugate=True): x = Mᴴ y along the last axis, y (..., s·l)
+    → x (..., k·p). Differentiable in y; factor gradients of the adjoint are not implemented here
+    (`monarch_multiply_adjoint` routes calls whose factors need grads to the PyTorch path)."""
+    k, q, p, l, s, r = check_factors(w1, w2)
+    check_input(y, w1, w2, s * l, what="y")
+    _check_support(y, w1, w2)
+    x = _MonarchAdjoint.apply(y.reshape(-1, s * l), w1, w2, resolve_precision(precision, y.dtype))
+    return x.reshape(*y.shape[:-1], k * p)
 
 
 def monarch_multiply_planar(xr: torch.Tensor, xi: torch.Tensor, w1r: torch.Tensor, w1i: torch.Tensor,

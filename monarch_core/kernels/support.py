@@ -6,8 +6,9 @@ factor layout (non-square blocks, rectangular factors, any n) and any batch size
 
 fp32 precision (also used for the planes of complex64), environment variable MONARCH_FP32_PRECISION
 or the `precision=` argument of the kernel entry points:
-    "ieee"    exact fp32 products (default: DFT-grade accuracy, what torch's fp32 bmm does by default)
-    "tf32x3"  three TF32 tensor-core products, ≈ fp32 accuracy, faster than "ieee" on tensor cores
+    "tf32x3"  three TF32 tensor-core products, ≈ fp32 accuracy (≈1e-6 relative on a DFT; the GPU check
+              `run.py bench gpu` measures it), several times faster than "ieee": the default on CUDA
+    "ieee"    exact fp32 FMAs without tensor cores: on request (and what the CPU interpreter computes)
     "tf32"    one TF32 product (10-bit mantissa, ~1e-3 relative error): the fast mode, asked for explicitly
 16-bit dtypes always multiply in their own format and accumulate in fp32.
 """
@@ -27,9 +28,12 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+DEFAULT_FP32_PRECISION = "tf32x3"
+
+
 def resolve_precision(precision: str | None, dtype: torch.dtype) -> str:
-    """The `input_precision` handed to tl.dot for this dtype."""
-    choice = precision if precision is not None else os.environ.get(PRECISION_ENV, "ieee")
+    """The `input_precision` handed to tl.dot for this dtype (argument, else MONARCH_FP32_PRECISION, else tf32x3)."""
+    choice = precision if precision is not None else os.environ.get(PRECISION_ENV, DEFAULT_FP32_PRECISION)
     if choice not in FP32_PRECISIONS:
         raise ValueError(f"fp32 precision must be one of {FP32_PRECISIONS} (or set {PRECISION_ENV}), got {choice!r}")
     if dtype in (torch.float32, torch.complex64):
