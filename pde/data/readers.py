@@ -16,9 +16,13 @@ neuraloperator .pt  ``x``, ``y`` as stored (sample axis first)
 
 Formats: datasets/README.md. Splits: `train_test_split`.
 """
+import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from common.errors import FormatError
 
 #: Keys that are not per-sample (they are copied into both halves of a split).
 SHARED_KEYS = frozenset({"t", "grid_x", "grid_y"})
@@ -41,8 +45,35 @@ class PDEData(dict):
         return (PDEData, (dict(self), self.meta))
 
 
-class DatasetFormatError(ValueError):
-    """A file that is not a recognised PDE dataset, or one with missing keys or wrong shapes."""
+class DatasetFormatError(FormatError):
+    """A file that is not a recognised PDE dataset, is truncated or corrupt, holds non-finite values, or
+    has missing keys or wrong shapes. (A `common.errors.FormatError`, hence also a ValueError.)"""
+
+
+class DatasetNotFoundError(DatasetFormatError, FileNotFoundError):
+    """The dataset file does not exist (also a FileNotFoundError, for callers that catch that)."""
+
+
+CORRUPT = "truncated or corrupt — re-copy or regenerate it"
+
+# What the libraries raise on a damaged file: h5py OSError/KeyError, scipy's MatReadError (a ValueError),
+# zip and pickle errors from torch, EOF on a cut-off stream.
+_READ_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, IndexError,
+                zipfile.BadZipFile, pickle.UnpicklingError, AttributeError)
+
+
+def check_finite(arrays: dict, path) -> None:
+    """DatasetFormatError naming the file, the key and the first sample (index along axis 0) holding
+    NaN or Inf, for any floating-point array."""
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind not in "fc" or np.isfinite(value).all():
+            continue
+        bad = ~np.isfinite(value.reshape(value.shape[0], -1) if value.ndim else value.reshape(1, 1))
+        first = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise DatasetFormatError(f"{path}: key '{key}' holds NaN or Inf, first in sample {first} "
+                                 f"({int(bad.any(axis=1).sum())} bad samples of {bad.shape[0]}) — regenerate "
+                                 f"the file or drop those samples")
 
 
 def load_dataset(path, n: int | None = None) -> PDEData:
@@ -55,23 +86,39 @@ def load_dataset(path, n: int | None = None) -> PDEData:
 
     Returns: `PDEData` (see the module docstring for keys and shapes).
 
-    Raises: FileNotFoundError; `DatasetFormatError` naming the file, what was found and what was expected.
+    Raises: `DatasetNotFoundError` (also a FileNotFoundError); `DatasetFormatError` (a FormatError)
+    naming the file and what was found and expected — for a truncated or corrupt file, an unfinished
+    ``.partial``, NaN/Inf values (with the key and first bad sample) or a wrong layout.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise DatasetNotFoundError(f"{path}: no such file" + (" (it is a folder)" if path.is_dir() else ""),
+                                   hint="give a dataset file, e.g. one written by `run.py data <preset>`")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise DatasetFormatError(f"n must be a positive integer number of samples to read, got {n!r}")
+    if path.name.endswith(".partial"):
+        raise DatasetFormatError(f"{path}: an unfinished generation (.partial); finish it with the same "
+                                 f"`run.py data` command and read the file without .partial")
     with open(path, "rb") as handle:
         head = handle.read(128)
-    if head.startswith(b"MATLAB 5.0 MAT-file"):
-        data = _read_mat_v5(path, n)
-    elif head[:4] == b"PK\x03\x04" or head[:2] == b"\x80\x02":
-        data = _read_pt(path, n)
-    elif _is_hdf5(path):
-        data = _read_hdf5(path, n, matlab=head.startswith(b"MATLAB 7.3 MAT-file"))
-    else:
-        raise DatasetFormatError(
-            f"{path}: not a recognised dataset (header {head[:20]!r}); expected this project's HDF5, an FNO "
-            f".mat (MATLAB v5 or v7.3), a PDEBench HDF5 or a neuraloperator .pt file (see datasets/README.md)")
+    if not head:
+        raise DatasetFormatError(f"{path}: empty file (0 bytes) — {CORRUPT}")
+    try:
+        if head.startswith(b"MATLAB 5.0 MAT-file"):
+            data = _read_mat_v5(path, n)
+        elif head[:4] == b"PK\x03\x04" or head[:2] == b"\x80\x02":
+            data = _read_pt(path, n)
+        elif head.startswith((_HDF5_SIGNATURE, b"MATLAB 7.3 MAT-file")) or _is_hdf5(path):
+            data = _read_hdf5(path, n, matlab=head.startswith(b"MATLAB 7.3 MAT-file"))
+        else:
+            raise DatasetFormatError(
+                f"{path}: not a recognised dataset (header {head[:20]!r}); expected this project's HDF5, an FNO "
+                f".mat (MATLAB v5 or v7.3), a PDEBench HDF5 or a neuraloperator .pt file (see datasets/README.md)")
+    except DatasetFormatError:
+        raise
+    except _READ_ERRORS as err:  # the library's own text is kept in the chain (--debug), not the message
+        raise DatasetFormatError(f"{path}: {CORRUPT} (reading it failed with {type(err).__name__})") from err
+    check_finite(data, path)
     data.meta["path"] = str(path)
     return data
 
@@ -265,10 +312,14 @@ def _read_pdebench(f, path, n, attrs):
 def _read_pt(path, n):
     import torch
 
-    try:
+    try:  # weights_only: a dataset file must never run code when read
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise DatasetFormatError(f"{path}: could not be read as a torch file ({err})") from err
+    except pickle.UnpicklingError as err:
+        if "weights only" not in str(err).lower() and "weights_only" not in str(err):
+            raise
+        raise DatasetFormatError(f"{path}: refused — the .pt file holds objects other than tensors and plain "
+                                 f"values, which would run code when unpickled; expected a dict of tensors "
+                                 f"'x' and 'y'") from err
     if not isinstance(raw, dict) or not {"x", "y"} <= set(raw):
         found = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
         raise DatasetFormatError(f"{path}: neuraloperator .pt file holding {found}; expected a dict with "

@@ -5,6 +5,7 @@ import pytest
 import scipy.io
 import torch
 
+from common.errors import FormatError
 from pde.data.presets import configure, generate
 from pde.data.readers import DatasetFormatError, load_dataset, train_test_split
 
@@ -128,3 +129,87 @@ def test_errors_name_the_file_and_what_was_expected(ns, tmp_path):
         load_dataset(tmp_path / "bad.pt")
     with pytest.raises(FileNotFoundError):
         load_dataset(tmp_path / "missing.h5")
+
+
+class _WritesAFile:
+    """A pickle whose unpickling would create a file: must never run."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def _formats(ns, tmp_path):
+    """{name: path} of one good file per format."""
+    paths = {"project.h5": ns.meta["path"], "v5.mat": tmp_path / "v5.mat", "v73.mat": tmp_path / "v73.mat",
+             "bench.h5": tmp_path / "bench.h5", "pairs.pt": tmp_path / "pairs.pt"}
+    scipy.io.savemat(paths["v5.mat"], {"a": ns["a"], "u": ns["u"], "t": ns["t"][None]})
+    _write_mat73(paths["v73.mat"], {"a": ns["a"], "u": ns["u"], "t": ns["t"][None]})
+    with h5py.File(paths["bench.h5"], "w") as f:
+        f["tensor"] = np.moveaxis(ns["u"], -1, 1)
+    torch.save({"x": torch.from_numpy(ns["a"]), "y": torch.from_numpy(ns["u"])}, paths["pairs.pt"])
+    return paths
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.02, 0.5, 0.9])
+def test_truncated_or_empty_files_in_every_format_are_format_errors(ns, tmp_path, fraction):
+    for name, path in _formats(ns, tmp_path).items():
+        data = open(path, "rb").read()
+        cut = tmp_path / f"cut-{name}"
+        cut.write_bytes(data[:int(len(data) * fraction)])
+        with pytest.raises(FormatError) as err:
+            load_dataset(cut)
+        text = str(err.value)
+        assert str(cut) in text, name
+        assert "truncated or corrupt — re-copy or regenerate it" in text or "not a recognised" in text, (name, text)
+        assert "Unable to" not in text and "synchronously" not in text, text  # no raw library text
+
+
+def test_corrupt_bytes_inside_a_file_are_format_errors(ns, tmp_path):
+    for name, path in _formats(ns, tmp_path).items():
+        data = bytearray(open(path, "rb").read())
+        data[len(data) // 3: len(data) // 3 + 64] = b"\xff" * 64  # scribble over metadata or payload
+        bad = tmp_path / f"bad-{name}"
+        bad.write_bytes(bytes(data))
+        try:
+            back = load_dataset(bad)
+        except FormatError as err:
+            assert str(bad) in str(err)
+        else:  # the scribble hit raw sample data: still read, and then only if it is finite
+            assert all(np.isfinite(v).all() for v in back.values() if v.dtype.kind == "f"), name
+
+
+def test_non_finite_values_name_the_file_key_and_first_bad_sample(ns, tmp_path):
+    u = ns["u"].copy()
+    u[2, 3, 4, 1] = np.nan
+    u[3, 0, 0, 0] = np.inf
+    scipy.io.savemat(tmp_path / "nan.mat", {"a": ns["a"], "u": u, "t": ns["t"][None]})
+    with pytest.raises(FormatError, match=r"nan.mat: key 'u' holds NaN or Inf, first in sample 2 \(2 bad samples of 4\)"):
+        load_dataset(tmp_path / "nan.mat")
+    assert np.isfinite(load_dataset(tmp_path / "nan.mat", n=2)["u"]).all()  # the first two samples are fine
+    torch.save({"x": torch.tensor([[1.0], [float("inf")]]), "y": torch.zeros(2, 1)}, tmp_path / "inf.pt")
+    with pytest.raises(FormatError, match=r"inf.pt: key 'x' .* first in sample 1"):
+        load_dataset(tmp_path / "inf.pt")
+
+
+def test_a_pickle_that_runs_code_is_refused_without_running_it(tmp_path):
+    target = tmp_path / "pwned"
+    torch.save({"x": torch.zeros(2, 1), "y": torch.zeros(2, 1), "z": _WritesAFile(target)}, tmp_path / "evil.pt")
+    with pytest.raises(FormatError, match=r"evil.pt: refused .* run code"):
+        load_dataset(tmp_path / "evil.pt")
+    assert not target.exists()
+
+
+def test_partial_files_missing_files_and_bad_n_are_refused(ns, tmp_path):
+    partial = tmp_path / "ns.h5.partial"
+    partial.write_bytes(open(ns.meta["path"], "rb").read())
+    with pytest.raises(FormatError, match=r"ns.h5.partial: an unfinished generation"):
+        load_dataset(partial)
+    with pytest.raises(FormatError, match="missing.h5: no such file") as err:
+        load_dataset(tmp_path / "missing.h5")
+    assert isinstance(err.value, FileNotFoundError)
+    with pytest.raises(FormatError, match="n must be a positive integer"):
+        load_dataset(ns.meta["path"], n=0)
+    assert issubclass(DatasetFormatError, FormatError) and issubclass(DatasetFormatError, ValueError)
