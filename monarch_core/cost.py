@@ -1,15 +1,12 @@
 """Parameter and FLOP counts of the transform kinds, for benchmarks and reports.
 
 FLOPs are real floating-point operations per transformed vector: a complex multiply-add counts 8,
-a real one 2; the FFT uses the conventional 5·n·log2(n) for complex input.
+a real one 2; the FFT uses the conventional 5·n·log2(n) for complex input. The per-kind counts live
+with the kinds (`monarch_core.transform_kinds`); `transform_cost` looks them up.
 """
 from __future__ import annotations
 
-import math
-
 from torch import nn
-
-from .factors import factor_pair
 
 
 def monarch_cost(w1_shape, w2_shape, complex_valued: bool = False) -> dict:
@@ -21,16 +18,16 @@ def monarch_cost(w1_shape, w2_shape, complex_valued: bool = False) -> dict:
     return {"params": entries * per_entry, "flops": entries * (8 if complex_valued else 2)}
 
 
-def transform_cost(kind: str, n: int, sizes=None) -> dict:
-    """{"params", "flops"} of a complex length-n transform of this kind (see LearnableDFT)."""
-    if kind == "fft":
-        return {"params": 0, "flops": int(5 * n * math.log2(n))}
-    if kind == "dense":
-        return {"params": 2 * n * n, "flops": 8 * n * n}
-    if kind == "monarch":
-        b1, b2 = factor_pair(n, sizes)
-        return monarch_cost((b1, b2, b2), (b2, b1, b1), complex_valued=True)
-    raise ValueError(f"kind must be 'fft', 'dense' or 'monarch', got {kind!r}")
+def transform_cost(kind: str, n: int, sizes=None, rows=None) -> dict:
+    """{"params", "flops"} of a complex length-n transform of this kind keeping `rows` (see LearnableDFT).
+
+    rows: None (all n rows), an int m (rows 0..m−1) or the kept rows themselves (a Monarch transform's
+    cost depends on which rows: it stores the second-factor rows holding a kept frequency).
+    """
+    from .transform_kinds import transform_kind  # the registry imports this module
+
+    impl = transform_kind(kind)
+    return {"params": impl.parameter_count(n, rows, sizes), "flops": impl.flops(n, rows, sizes)}
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:

@@ -39,15 +39,75 @@ def _phase(exponent: torch.Tensor, n: int, sign: int) -> torch.Tensor:
     return torch.polar(torch.ones_like(angle), angle)
 
 
+def unscaled_norm(inverse: bool) -> str:
+    """The torch.fft norm under which this direction applies no scale (its entries have modulus 1)."""
+    return "forward" if inverse else "backward"
+
+
 def dft_matrix(n: int, inverse: bool = False, norm: str = "backward", centered: bool = False,
                dtype: torch.dtype = torch.complex64, device=None) -> torch.Tensor:
     """The dense (n, n) matrix of torch.fft.fft / ifft (centred: fftshift∘F∘ifftshift) along one axis."""
+    return dft_rows(n, torch.arange(n), inverse, centered, dtype, device) * dft_scale(n, inverse, norm)
+
+
+def dft_rows(n: int, rows, inverse: bool = False, centered: bool = False,
+             dtype: torch.dtype = torch.complex64, device=None) -> torch.Tensor:
+    """Rows `rows` (output indices, taken mod n) of the *unscaled* (I)DFT matrix: (m, n), entries of modulus 1."""
     sign = 1 if inverse else -1
     idx = torch.arange(n, dtype=torch.int64, device=device)
+    out = torch.as_tensor(rows, dtype=torch.int64, device=device).remainder(n)
     h = n // 2 if centered else 0
     # (o − h)(m − h) mod n; int64 products are exact for every practical n
-    e = (idx[:, None] - h) * (idx[None, :] - h)
-    return (_phase(e, n, sign) * dft_scale(n, inverse, norm)).to(dtype)
+    e = (out[:, None] - h) * (idx[None, :] - h)
+    return _phase(e, n, sign).to(dtype)
+
+
+def signed_frequencies(rows, n: int, centered: bool) -> list[int]:
+    """Signed frequency of each output row: o − n//2 when centred, else the representative in [−n/2, n/2).
+
+    Row o of the centred transform is frequency o − n//2 (fftshift order); of the plain one, o mod n.
+    A frequency −n/2 of an even n is the Nyquist row, whose sign is ambiguous.
+    """
+    h = n // 2
+    if centered:
+        return [int(o) % n - h for o in rows]
+    return [(int(o) + h) % n - h for o in rows]
+
+
+def row_indices(frequencies, n: int, centered: bool) -> list[int]:
+    """Inverse of `signed_frequencies`: the output row of each signed frequency at length n."""
+    h = n // 2 if centered else 0
+    return [(int(f) + h) % n for f in frequencies]
+
+
+def resample_rows(A: torch.Tensor, n_new: int, centered: bool = False) -> torch.Tensor:
+    """Band-limited (trigonometric) interpolation of each row of A, sampled at n points, to n_new points.
+
+    Each row is read as a periodic function of the input position (x − n//2 when centred, so the
+    centred sample grid keeps its centre), expanded in its own DFT, and re-evaluated at n_new points:
+    the spectrum is zero-padded (n_new > n) or truncated (n_new < n). An even n's Nyquist coefficient
+    is split evenly between +n/2 and −n/2, and coefficients landing on ±n_new/2 of an even n_new are
+    summed into its Nyquist bin, so real rows stay real. Exact for every row that is a pure tone of
+    frequency |k| < min(n, n_new)/2 (DFT rows in particular).
+
+    A: (..., n) complex → (..., n_new) complex, same dtype.
+    """
+    n = A.shape[-1]
+    if centered:
+        A = torch.fft.ifftshift(A, dim=-1)
+    coeffs = torch.fft.fft(A, dim=-1, norm="forward")  # row(x) = Σ_k coeffs[k] e^{2πi k x / n}
+    k = torch.arange(n, device=A.device)
+    k = torch.where(k < (n + 1) // 2, k, k - n)  # signed; an even n's Nyquist reads −n/2
+    if n % 2 == 0:  # split the Nyquist coefficient into ±n/2
+        coeffs = torch.cat([coeffs, coeffs[..., n // 2: n // 2 + 1]], dim=-1)
+        coeffs[..., n // 2] *= 0.5
+        coeffs[..., n] *= 0.5
+        k = torch.cat([k, k.new_tensor([n // 2])])
+    keep = 2 * k.abs() <= n_new
+    new = coeffs.new_zeros(*coeffs.shape[:-1], n_new)
+    new = new.index_add(-1, k[keep].remainder(n_new), coeffs[..., keep])
+    out = torch.fft.ifft(new, dim=-1, norm="forward")
+    return torch.fft.fftshift(out, dim=-1) if centered else out
 
 
 def dft_monarch(n: int, inverse: bool = False, norm: str = "backward", centered: bool = False,

@@ -5,7 +5,7 @@ from monarch_core import LearnableDFT, transform_cost
 from tests.monarch_core.test_dft import fft_reference
 
 
-@pytest.mark.parametrize("kind", ["fft", "dense", "monarch"])
+@pytest.mark.parametrize("kind", ["fft", "dense", "monarch", "diag"])
 @pytest.mark.parametrize("n", [12, 16, 20])
 def test_starts_equal_to_fft_along_any_dim(kind, n):
     gen = torch.Generator().manual_seed(n)
@@ -19,7 +19,7 @@ def test_starts_equal_to_fft_along_any_dim(kind, n):
                 assert torch.allclose(t(x.transpose(1, 2), dim=-1), ref.transpose(1, 2), atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["fft", "dense", "monarch"])
+@pytest.mark.parametrize("kind", ["fft", "dense", "monarch", "diag"])
 def test_adjoint_identity_after_training_step(kind):
     """⟨T x, y⟩ = ⟨x, Tᴴ y⟩ also once the learnable matrix has moved away from the DFT."""
     gen = torch.Generator().manual_seed(0)
@@ -38,7 +38,7 @@ def test_adjoint_identity_after_training_step(kind):
     assert torch.allclose(t.adjoint(y, dim=1), torch.einsum("km,bkc->bmc", T.conj(), y), atol=1e-10)
 
 
-@pytest.mark.parametrize("kind", ["dense", "monarch"])
+@pytest.mark.parametrize("kind", ["dense", "monarch", "diag"])
 def test_parameters_are_real_and_learn(kind):
     n = 16
     t = LearnableDFT(n, kind)
@@ -68,3 +68,119 @@ def test_errors():
     with pytest.raises(TypeError, match="complex128"):
         t(torch.randn(3, 16, dtype=torch.complex128))
     assert LearnableDFT(13, "dense")(torch.ones(13)).shape == (13,)  # dense works for prime sizes
+
+
+# --- kept rows, every registered kind -----------------------------------------------------------------
+
+from monarch_core import TRANSFORM_KINDS, dft_matrix  # noqa: E402
+import monarch_core.transform_kinds as transform_kinds  # noqa: E402
+
+TOL = {torch.complex64: 2e-5, torch.complex128: 1e-11}
+
+
+def _kept(n, centered, seed):
+    """Random distinct frequencies (negative allowed, some beyond ±n) and their output rows."""
+    gen = torch.Generator().manual_seed(seed)
+    picks = torch.randperm(n, generator=gen)[: max(2, n // 3)]
+    freqs = [int(p) - n // 2 + n * int(torch.randint(-1, 2, (1,), generator=gen)) for p in picks]
+    h = n // 2 if centered else 0
+    return freqs, [(f + h) % n for f in freqs]
+
+
+@pytest.mark.parametrize("small_n_path", [True, False])
+@pytest.mark.parametrize("kind", TRANSFORM_KINDS)
+@pytest.mark.parametrize("n", [15, 32, 36, 64, 160])
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_kept_rows_equal_torch_fft(monkeypatch, small_n_path, kind, n, dtype):
+    monkeypatch.setattr(transform_kinds, "SMALL_N_CROSSOVER", 512 if small_n_path else 0)
+    real = torch.float32 if dtype == torch.complex64 else torch.float64
+    for centered in (False, True):
+        for inverse in (False, True):
+            freqs, rows = _kept(n, centered, seed=n + 2 * centered + inverse)
+            t = LearnableDFT(n, kind, inverse=inverse, norm="ortho", centered=centered, dtype=dtype, rows=freqs)
+            for x in (torch.randn(2, n, 3, dtype=dtype), torch.randn(2, n, 3, dtype=real)):
+                ref = fft_reference(x.to(torch.complex128).movedim(1, -1), inverse, "ortho", centered)[..., rows]
+                got = t(x, dim=1)
+                assert got.dtype == dtype and got.shape == (2, len(rows), 3)
+                assert (got.movedim(1, -1) - ref).abs().max() < TOL[dtype], (centered, inverse)
+            # adjoint = the matching columns of the conjugate transpose (= the inverse transform's columns)
+            F = dft_matrix(n, inverse, "ortho", centered, torch.complex128)[rows]
+            y = torch.randn(2, len(rows), 3, dtype=dtype)
+            expected = torch.einsum("km,bkc->bmc", F.conj(), y.to(torch.complex128))
+            assert (t.adjoint(y, dim=1) - expected).abs().max() < TOL[dtype]
+            assert (t.matrix() - F).abs().max() < TOL[dtype]
+
+
+def test_rows_are_frequencies_mod_n_and_distinct():
+    t = LearnableDFT(12, "dense", rows=[-1, 13, 5], dtype=torch.complex128)
+    assert t.row_list == [11, 1, 5] and t.frequencies() == [-1, 1, 5]
+    centred = LearnableDFT(12, "monarch", centered=True, rows=[-1, 0, 2])
+    assert centred.row_list == [5, 6, 8]
+    with pytest.raises(ValueError, match="distinct"):
+        LearnableDFT(12, "monarch", rows=[1, 13])
+    with pytest.raises(ValueError, match="distinct"):
+        LearnableDFT(12, "fft", rows=[])
+
+
+@pytest.mark.parametrize("kind", TRANSFORM_KINDS)
+def test_unscaled_unit_modulus_parameters_and_scale_override(kind):
+    """The parametrisation rule: parameters hold the unscaled rows (modulus 1), the scale is applied apart."""
+    t = LearnableDFT(36, kind, norm="forward", rows=[0, 1, -1, 7], dtype=torch.complex128)
+    for p in t.parameters():
+        assert torch.allclose(torch.view_as_complex(p).abs(), torch.ones((), dtype=torch.float64), atol=1e-12)
+    assert t.scale == 1 / 36
+    custom = LearnableDFT(36, kind, rows=[0, 1, -1, 7], scale=0.25, dtype=torch.complex128)
+    x = torch.randn(4, 36, dtype=torch.complex128)
+    assert torch.allclose(custom(x), 0.25 * torch.fft.fft(x)[:, [0, 1, 35, 7]], atol=1e-12)
+    y = torch.randn(4, 4, dtype=torch.complex128)
+    assert torch.allclose(custom.adjoint(y), y @ custom.matrix().conj(), atol=1e-12)
+
+
+def test_monarch_stores_only_second_factor_rows_with_a_kept_frequency():
+    t = LearnableDFT(64, "monarch", rows=range(-12, 12))
+    w1, w2 = t.factors()
+    assert tuple(w1.shape) == (8, 8, 8) and tuple(w2.shape) == (8, 4, 8)  # rows t ∈ {0, 1, 6, 7}
+    assert tuple(LearnableDFT(64, "monarch", rows=range(12)).factors()[1].shape) == (8, 2, 8)
+    assert t.parameter_count() == transform_cost("monarch", 64, rows=range(-12, 12))["params"]
+
+
+@pytest.mark.parametrize("kind", ["dense", "monarch", "diag"])
+@pytest.mark.parametrize("small_n_path", [True, False])
+def test_gradcheck(monkeypatch, kind, small_n_path):
+    monkeypatch.setattr(transform_kinds, "SMALL_N_CROSSOVER", 512 if small_n_path else 0)
+    t = LearnableDFT(6, kind, centered=True, norm="ortho", rows=[-1, 0, 2], dtype=torch.complex128)
+    names = [name for name, _ in t.named_parameters()]
+    params = [(p.detach() + 0.1 * torch.randn(p.shape, dtype=p.dtype)).requires_grad_() for p in t.parameters()]
+    x = torch.randn(2, 6, dtype=torch.complex128, requires_grad=True)
+    y = torch.randn(2, 3, dtype=torch.complex128, requires_grad=True)
+    forward = lambda x, *ps: _with_params(t, dict(zip(names, ps)), lambda: t(x))  # noqa: E731
+    adjoint = lambda y, *ps: _with_params(t, dict(zip(names, ps)), lambda: t.adjoint(y))  # noqa: E731
+    assert torch.autograd.gradcheck(forward, [x, *params])
+    assert torch.autograd.gradcheck(adjoint, [y, *params])
+
+
+def _with_params(module, values, fn):
+    """Call fn with module's parameters temporarily replaced by `values` (differentiable tensors)."""
+    saved = dict(module.named_parameters())
+    for name, v in values.items():
+        del module._parameters[name]
+        setattr(module, name, v)
+    try:
+        return fn()
+    finally:
+        for name, p in saved.items():
+            delattr(module, name)
+            module.register_parameter(name, p)
+
+
+def test_small_n_path_equals_factored_path(monkeypatch):
+    t = LearnableDFT(48, "monarch", rows=[-7, 0, 3, 20, 9], dtype=torch.complex128)
+    with torch.no_grad():
+        for p in t.parameters():
+            p.add_(0.2 * torch.randn(p.shape, dtype=p.dtype))
+    x, y = torch.randn(3, 48, 2, dtype=torch.complex128), torch.randn(3, 5, 2, dtype=torch.complex128)
+    small = t(x, dim=1), t.adjoint(y, dim=1)
+    monkeypatch.setattr(transform_kinds, "SMALL_N_CROSSOVER", 0)
+    factored = t(x, dim=1), t.adjoint(y, dim=1)
+    for a, b in zip(small, factored):
+        assert torch.allclose(a, b, atol=1e-12)
