@@ -19,7 +19,8 @@ import h5py
 import numpy as np
 
 from mri.data.coil_maps import estimate_maps
-from mri.data.h5files import MalformedFileError, atomic_h5, require_dataset
+from common.errors import ConfigError
+from mri.data.h5files import MalformedFileError, atomic_h5, check_finite, open_h5, reading, require_dataset
 from mri.data.masks import column_mask, scan_seed
 from mri.data.slices import RunningStats, SliceDataset, list_h5_files, pick_scale, select_scans
 from mri.data.transforms import sense_adjoint
@@ -75,7 +76,7 @@ class FastMRISlices(SliceDataset):
                  crop: float = 0.95, max_iter: int = 100, progress: bool = False):
         super().__init__(select_scans(list_h5_files(path_or_dir, FORMAT), scans), normalize)
         if mask_kind not in ("random", "equispaced"):
-            raise ValueError(f"mask_kind must be 'random' or 'equispaced', got {mask_kind!r}")
+            raise ConfigError(f"mask_kind must be 'random' or 'equispaced', got {mask_kind!r}")
         self.acceleration = None if acceleration is None else float(acceleration)
         self.center_fraction, self.mask_kind, self.fixed_masks = center_fraction, mask_kind, fixed_masks
         self.maps_dir = None if maps_dir is None else Path(maps_dir)
@@ -85,7 +86,7 @@ class FastMRISlices(SliceDataset):
         self.maps_estimated = 0  # volumes whose maps this instance computed (0 when the cache was used)
         self._shapes, self._stats, self._headers = {}, {}, {}
         for i, path in enumerate(self.files):
-            with h5py.File(path, "r") as f:
+            with open_h5(path, FORMAT) as f, reading(path, FORMAT):
                 ksp = require_dataset(f, "kspace", 4, "complex", "(slice, coil, H, W)", FORMAT)
                 if "mask" in f:
                     m = require_dataset(f, "mask", 1, "bool-or-real", "(W,)", FORMAT)
@@ -148,14 +149,16 @@ class FastMRISlices(SliceDataset):
             with atomic_h5(cache) as c:
                 maps = c.create_dataset("maps", shape=ksp.shape, dtype=np.complex64, chunks=(1, *ksp.shape[1:]))
                 for s in range(ksp.shape[0]):
-                    y = ksp[s]
+                    with reading(path, FORMAT):
+                        y = ksp[s]
+                    check_finite({"kspace": y}, str(path), s)
                     m = estimate_maps(y, **{**self.espirit, "calib_width": want["calib_width"]})
                     maps[s] = m
                     stats.add(sense_adjoint(y, m))
                 c.attrs.update(want)
                 c.attrs.update({"target_std": stats.std, "target_max": stats.max_abs})
             self.maps_estimated += 1
-        with h5py.File(cache, "r") as c:
+        with open_h5(cache, "coil-map cache") as c:
             self._stats[scan_id] = {"std": float(c.attrs["target_std"]), "max": float(c.attrs["target_max"])}
         return self._stats[scan_id]
 
@@ -177,10 +180,12 @@ class FastMRISlices(SliceDataset):
         file_index, s = self._index[index]
         scan_id = self.scan_ids[file_index]
         scale = self.scale(scan_id)  # makes sure the maps cache exists
-        f = self._open(file_index)
-        kspace = f["kspace"][s]
-        with h5py.File(self.maps_path(scan_id), "r") as c:
+        with reading(self.files[file_index], FORMAT):
+            f = self._open(file_index)
+            kspace = f["kspace"][s]
+        with open_h5(self.maps_path(scan_id), "coil-map cache") as c, reading(self.maps_path(scan_id), "coil-map cache"):
             maps = c["maps"][s]
+        check_finite({"kspace": kspace, "maps": maps}, str(self.files[file_index]), s)
         target = sense_adjoint(kspace, maps)
         return self._item(kspace, maps, target, self._mask(f, scan_id, kspace.shape[-2:]), scale,
                           file_index, s)

@@ -1,49 +1,54 @@
-"""HDF5 helpers shared by the readers and the simulator: atomic writes and checked reads whose errors
-name the file, the key and what was expected."""
-import os
-import tempfile
+"""HDF5 helpers shared by the readers and the simulator: atomic writes (from common.files), and checked
+opens and reads whose errors name the file, the key and what was expected."""
 from contextlib import contextmanager
-from pathlib import Path
 
 import h5py
+import numpy as np
+
+from common.errors import FormatError, UserError
+from common.files import atomic_h5, write_text_atomic
+
+__all__ = ["CORRUPT", "MalformedFileError", "atomic_h5", "check_finite", "open_h5", "reading", "require_dataset",
+           "write_text_atomically"]
+
+CORRUPT = "truncated or corrupt — re-copy or regenerate it"
 
 
-class MalformedFileError(ValueError):
-    """An MRI data file lacks a key or holds an array of the wrong shape or dtype."""
+class MalformedFileError(FormatError):
+    """An MRI data file that is truncated or corrupt, lacks a key, holds an array of the wrong shape or
+    dtype, or holds NaN/Inf. (A `common.errors.FormatError`, hence also a ValueError.)"""
 
 
 def write_text_atomically(path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then os.replace it: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write text atomically with normal permissions (common.files.write_text_atomic)."""
+    write_text_atomic(path, text)
 
 
 @contextmanager
-def atomic_h5(path):
-    """Open a temporary HDF5 file next to ``path`` for writing; on success it replaces ``path``
-    (os.replace is atomic within a folder), on failure it is removed, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+def reading(path, fmt: str):
+    """Turn any library error raised while reading `path` into MalformedFileError("truncated or corrupt");
+    the library's own text stays in the exception chain (run.py --debug), not in the message."""
     try:
-        with h5py.File(tmp, "w") as f:
-            yield f
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        yield
+    except UserError:  # already says what is wrong (a bad key, a bad argument)
         raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as err:
+        raise MalformedFileError(f"{path}: {CORRUPT} (reading it as a {fmt} HDF5 file failed with "
+                                 f"{type(err).__name__})") from err
+
+
+def open_h5(path, fmt: str) -> h5py.File:
+    """`h5py.File(path, "r")`, or MalformedFileError for an empty, truncated or non-HDF5 file."""
+    with reading(path, fmt):
+        return h5py.File(path, "r")
+
+
+def check_finite(arrays: dict, where: str, index: int, index_name: str = "slice") -> None:
+    """MalformedFileError naming the file, the key and the slice (`index`) when an array holds NaN/Inf."""
+    for key, value in arrays.items():
+        if value is not None and np.asarray(value).dtype.kind in "fc" and not np.isfinite(value).all():
+            raise MalformedFileError(f"{where}: '{key}' holds NaN or Inf in {index_name} {index} — regenerate or "
+                                     f"re-copy the file, or leave that scan out")
 
 
 def require_dataset(f: h5py.File, key: str, ndim: int, kind: str, layout: str, fmt: str) -> h5py.Dataset:
@@ -77,9 +82,3 @@ def _all_keys(f: h5py.File) -> list[str]:
     keys = []
     f.visit(keys.append)
     return keys
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

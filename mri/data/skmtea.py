@@ -11,10 +11,10 @@ One HDF5 file per scan, all complex64 (see datasets/README.md):
 
 Each x index is one 2-D (ky, kz) slice.
 """
-import h5py
 import numpy as np
 
-from mri.data.h5files import MalformedFileError, require_dataset
+from common.errors import ConfigError
+from mri.data.h5files import MalformedFileError, check_finite, open_h5, reading, require_dataset
 from mri.data.masks import mask_key
 from mri.data.slices import RunningStats, SliceDataset, list_h5_files, pick_scale, select_scans
 
@@ -61,7 +61,7 @@ class SkmTeaSlices(SliceDataset):
         self.mask_key = None if acceleration is None else mask_key(acceleration)
         self._shapes, self._scales = {}, {}
         for i, path in enumerate(self.files):
-            with h5py.File(path, "r") as f:
+            with open_h5(path, FORMAT) as f, reading(path, FORMAT):
                 nx, ny, nz = self._validate(f)
             self._shapes[path.stem] = (ny, nz)
             self._index.extend((i, x) for x in range(nx))
@@ -78,10 +78,10 @@ class SkmTeaSlices(SliceDataset):
                     f"{where}: '{key}' has shape {got}, expected {tuple('any' if e is None else e for e in exp)} "
                     f"{LAYOUTS[key]} to match kspace {ds['kspace'].shape} {LAYOUTS['kspace']}")
         if not 0 <= self.echo < ne:
-            raise ValueError(f"{where}: echo={self.echo} asked for, the file has {ne} echo(es)")
+            raise ConfigError(f"{where}: echo={self.echo} asked for, the file has {ne} echo(es)")
         n_maps = min(ds["maps"].shape[-1], ds["target"].shape[-1])
         if not 0 <= self.map_index < n_maps:
-            raise ValueError(f"{where}: map_index={self.map_index} asked for, the file has {n_maps} map set(s)")
+            raise ConfigError(f"{where}: map_index={self.map_index} asked for, the file has {n_maps} map set(s)")
         if self.mask_key is not None:
             if self.mask_key not in f:
                 have = sorted(f["masks"].keys()) if "masks" in f else []
@@ -99,21 +99,29 @@ class SkmTeaSlices(SliceDataset):
     def scale(self, scan_id: str) -> float:
         """The per-volume divisor (see ``normalize``), computed once per process in slabs of x."""
         if scan_id not in self._scales:
-            f = self._open(self.scan_ids.index(scan_id))
-            target, stats = f["target"], RunningStats()
-            for start in range(0, target.shape[0], 16):
-                stats.add(target[start:start + 16, :, :, self.echo, self.map_index])
-            self._scales[scan_id] = pick_scale(self.normalize, stats.std, stats.max_abs, f.filename)
+            path = self.files[self.scan_ids.index(scan_id)]
+            with reading(path, FORMAT):
+                target, stats = self._open(self.scan_ids.index(scan_id))["target"], RunningStats()
+                for start in range(0, target.shape[0], 16):
+                    slab = target[start:start + 16, :, :, self.echo, self.map_index]
+                    if not np.isfinite(slab).all():  # name the first bad slice, not just "NaN scale"
+                        first = start + int(np.flatnonzero(~np.isfinite(slab).reshape(len(slab), -1).all(1))[0])
+                        check_finite({"target": slab[first - start]}, str(path), first, "x index")
+                    stats.add(slab)
+            self._scales[scan_id] = pick_scale(self.normalize, stats.std, stats.max_abs, str(path))
         return self._scales[scan_id]
 
     def __getitem__(self, index: int) -> dict:
         file_index, x = self._index[index]
-        f = self._open(file_index)
-        scan_id = self.files[file_index].stem
-        kspace = f["kspace"][x, :, :, self.echo, :].transpose(2, 0, 1)
-        maps = f["maps"][x, :, :, :, self.map_index].transpose(2, 0, 1)
-        target = f["target"][x, :, :, self.echo, self.map_index]
-        mask = None
-        if self.mask_key is not None:
-            mask = pad_mask(f[self.mask_key][()], kspace.shape[-2:], f"{f.filename}: '{self.mask_key}'")
+        path = self.files[file_index]
+        with reading(path, FORMAT):
+            f = self._open(file_index)
+            kspace = f["kspace"][x, :, :, self.echo, :].transpose(2, 0, 1)
+            maps = f["maps"][x, :, :, :, self.map_index].transpose(2, 0, 1)
+            target = f["target"][x, :, :, self.echo, self.map_index]
+            mask = None
+            if self.mask_key is not None:
+                mask = pad_mask(f[self.mask_key][()], kspace.shape[-2:], f"{path}: '{self.mask_key}'")
+        check_finite({"kspace": kspace, "maps": maps, "target": target, "mask": mask}, str(path), x, "x index")
+        scan_id = path.stem
         return self._item(kspace, maps, target, mask, self.scale(scan_id), file_index, x)

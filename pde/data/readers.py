@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import FormatError
+from common.errors import FormatError, UserError
 
 #: Keys that are not per-sample (they are copied into both halves of a split).
 SHARED_KEYS = frozenset({"t", "grid_x", "grid_y"})
@@ -114,7 +114,7 @@ def load_dataset(path, n: int | None = None) -> PDEData:
             raise DatasetFormatError(
                 f"{path}: not a recognised dataset (header {head[:20]!r}); expected this project's HDF5, an FNO "
                 f".mat (MATLAB v5 or v7.3), a PDEBench HDF5 or a neuraloperator .pt file (see datasets/README.md)")
-    except DatasetFormatError:
+    except UserError:  # already says what is wrong
         raise
     except _READ_ERRORS as err:  # the library's own text is kept in the chain (--debug), not the message
         raise DatasetFormatError(f"{path}: {CORRUPT} (reading it failed with {type(err).__name__})") from err

@@ -8,6 +8,7 @@ import sigpy.mri as mr
 
 import mri
 from mri.data.fastmri import FastMRISlices
+from common.errors import FormatError
 from mri.data.h5files import MalformedFileError
 from mri.data.transforms import ifft2c, rss
 
@@ -121,3 +122,32 @@ def test_malformed_fastmri_files(tmp_path, write, match):
     with pytest.raises(MalformedFileError, match=match) as err:
         FastMRISlices(path)
     assert str(path) in str(err.value)
+
+
+def test_truncated_files_and_caches_are_format_errors(tmp_path, tiny_sim):
+    with h5py.File(tiny_sim / "SIM_000.h5", "r") as f:
+        ksp = f["kspace"][:, :, :, 0, :].transpose(0, 3, 1, 2)
+    good = tmp_path / "good" / "file_a.h5"
+    good.parent.mkdir()
+    write_fastmri(good, ksp)
+    for fraction in (0.0, 0.01, 0.5):
+        path = tmp_path / f"file_cut{int(fraction * 100)}.h5"
+        path.write_bytes(good.read_bytes()[:int(good.stat().st_size * fraction)])
+        with pytest.raises(FormatError) as err:
+            ds = FastMRISlices(path, calib_width=16)
+            [ds[i] for i in range(len(ds))]
+        assert str(path) in str(err.value) and "truncated or corrupt" in str(err.value)
+    ds = FastMRISlices(good, calib_width=16)
+    ds[0]
+    cache = ds.maps_path("file_a")
+    cache.write_bytes(cache.read_bytes()[:200])  # a cut-off cache is rebuilt, not trusted
+    assert np.isfinite(FastMRISlices(good, calib_width=16)[0]["maps"]).all()
+
+
+def test_non_finite_kspace_names_the_file_and_slice(tmp_path, tiny_sim):
+    with h5py.File(tiny_sim / "SIM_000.h5", "r") as f:
+        ksp = f["kspace"][:, :, :, 0, :].transpose(0, 3, 1, 2).copy()
+    ksp[1, 0, 3, 3] = np.inf
+    write_fastmri(tmp_path / "file_inf.h5", ksp)
+    with pytest.raises(FormatError, match=r"file_inf.h5: 'kspace' holds NaN or Inf in slice 1"):
+        FastMRISlices(tmp_path, calib_width=16)[0]

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import mri
+from common.errors import FormatError
 from mri.data.h5files import MalformedFileError
 from mri.data.skmtea import SkmTeaSlices
 from mri.data.transforms import sense_adjoint
@@ -103,3 +104,36 @@ def test_bad_arguments_and_empty_folder(tmp_path):
         SkmTeaSlices(tmp_path, acceleration=6)
     with pytest.raises(ValueError, match="normalize"):
         SkmTeaSlices(tmp_path, normalize="mean")
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.01, 0.3, 0.7])
+def test_truncated_or_empty_files_are_format_errors_naming_the_file(tmp_path, fraction):
+    good = tmp_path / "good" / "MTR_001.h5"
+    good.parent.mkdir()
+    write_skmtea(good, nx=2)
+    data = good.read_bytes()
+    path = tmp_path / "MTR_cut.h5"
+    path.write_bytes(data[:int(len(data) * fraction)])
+    with pytest.raises(FormatError) as err:
+        ds = SkmTeaSlices(path)
+        [ds[i] for i in range(len(ds))]  # a cut in the payload shows only when the slices are read
+    text = str(err.value)
+    assert str(path) in text and "truncated or corrupt — re-copy or regenerate it" in text, text
+    assert "Unable to" not in text and isinstance(err.value, MalformedFileError)
+
+
+def test_non_finite_values_name_the_file_key_and_slice(tmp_path):
+    rng = np.random.default_rng(0)
+    kspace = _crandn(rng, 3, 16, 8, 2, 4)
+    kspace[2, 5, 5, 0, 1] = np.nan
+    write_skmtea(tmp_path / "MTR_nan.h5", kspace=kspace)
+    ds = SkmTeaSlices(tmp_path)
+    ds[1]  # slices 0 and 1 are finite
+    with pytest.raises(FormatError, match=r"MTR_nan.h5: 'kspace' holds NaN or Inf in x index 2"):
+        ds[2]
+    target = _crandn(rng, 3, 16, 8, 2, 1)
+    target[1, 0, 0, 0, 0] = np.inf
+    write_skmtea(tmp_path / "MTR_inf.h5", target=target)
+    with pytest.raises(FormatError, match=r"MTR_inf.h5: 'target' holds NaN or Inf in x index 1"):
+        SkmTeaSlices(tmp_path / "MTR_inf.h5")[0]  # the volume's scale is computed first and names the slice
+    assert issubclass(MalformedFileError, FormatError) and issubclass(MalformedFileError, ValueError)
