@@ -1,13 +1,14 @@
 """The centred orthonormal 2-D (I)DFT over the last two axes as a pair of `monarch_core.LearnableDFT`
-modules, one per axis, so the FFT can be swapped for a learnable dense or Monarch matrix."""
+modules, one per axis, so the FFT can be swapped for any kind of `monarch_core.TRANSFORM_KINDS`
+(the fixed FFT, or a learnable dense, Monarch or diagonal-gain transform)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from monarch_core import LearnableDFT
+from monarch_core import TRANSFORM_KINDS, LearnableDFT
 
-TRANSFORM_KINDS = ("fft", "dense", "monarch")
+__all__ = ["TRANSFORM_KINDS", "Fourier2d"]  # TRANSFORM_KINDS re-exported from monarch_core
 
 
 class Fourier2d(nn.Module):
@@ -15,8 +16,10 @@ class Fourier2d(nn.Module):
 
     Args:
         shape: (H, W) of the images / k-space.
-        kind: "fft" (fixed torch.fft), "dense" or "monarch" (learnable, start exactly at the (I)DFT).
+        kind: a name in TRANSFORM_KINDS: "fft" (fixed torch.fft), "dense", "monarch" or "diag"
+            (learnable, start exactly at the (I)DFT).
         inverse: start at the inverse DFT (mSENSE's learned IFFT) instead of the forward one.
+        dtype: complex64 or complex128 parameters and outputs.
 
     forward(x): (..., H, W) → (..., H, W), T_H along dim -2 then T_W along dim -1.
     adjoint(x): Tᴴ, the exact conjugate transpose of the current (possibly learned) matrices.

@@ -3,6 +3,8 @@
     transform="fft"      neuralop.models.FNO, untouched
     transform="dense"    FNO(conv_module=TransformSpectralConv) with dense kept-row DFT matrices per axis
     transform="monarch"  ... with Monarch-factored kept-row DFTs per axis
+    transform="diag"     ... with the fixed FFT times a learnable gain per kept frequency
+    (any other learnable kind registered in monarch_core.transform_kinds works the same way)
 
 Every variant is a `neuralop.models.FNO`; the learnable ones start out computing exactly what the FFT
 model with the same weights computes, and load its state dict with strict=False.
@@ -16,12 +18,11 @@ import functools
 import torch
 from torch import nn
 
-from monarch_core import MonarchLinear, count_parameters
+from monarch_core import TRANSFORM_KINDS, LearnableDFT, MonarchLinear, count_parameters
 
 from .transform_conv import TransformSpectralConv
-from .truncated_dft import TruncatedDFT
 
-TRANSFORMS = ("fft", "dense", "monarch")
+TRANSFORMS = TRANSFORM_KINDS  # "fft" = neuraloperator's FNO; every other kind = learnable transforms
 
 
 def build_fno(transform: str = "fft", n_modes=(16, 16), in_channels: int = 1, out_channels: int = 1,
@@ -30,11 +31,11 @@ def build_fno(transform: str = "fft", n_modes=(16, 16), in_channels: int = 1, ou
     """A `neuralop.models.FNO` with the chosen spectral transform.
 
     Args:
-        transform: "fft", "dense" or "monarch".
+        transform: a name in monarch_core.TRANSFORM_KINDS ("fft", "dense", "monarch", "diag").
         n_modes: kept modes per axis in neuraloperator's (centred) convention: the original FNO code's
             modes=12 in 2-D is n_modes=(24, 22); in 1-D modes=16 is n_modes=(32,).
         in_channels, out_channels, hidden_channels, n_layers: as in FNO.
-        grid_size: the input's spatial size (int or one int per axis); required for dense / monarch.
+        grid_size: the input's spatial size (int or one int per axis); required for learnable kinds.
         monarch_sizes: (b1, b2) factorisation of every Monarch transform (default closest to √n).
         monarch_channels: replace the 1×1 channel-mixing convolutions by MonarchLinear layers.
         monarch_channel_blocks: blocks per MonarchLinear factor.
@@ -105,7 +106,7 @@ def replace_channel_mixing(model: nn.Module, nblocks: int = 4) -> int:
 def parameter_counts(model: nn.Module) -> dict:
     """Real trainable parameters: total, in learnable transforms, in spectral weights, in Monarch channel
     layers, and the rest (complex parameters count twice)."""
-    transform = sum(count_parameters(m) for m in model.modules() if isinstance(m, TruncatedDFT))
+    transform = sum(count_parameters(m) for m in model.modules() if isinstance(m, LearnableDFT))
     channel = sum(count_parameters(m) for m in model.modules() if isinstance(m, MonarchPointwise))
     spectral = 0
     for module in model.modules():

@@ -1,4 +1,5 @@
-"""A SpectralConv whose FFTs are learnable per-axis transforms (dense or Monarch), for FNO's conv_module=.
+"""A SpectralConv whose FFTs are learnable per-axis transforms (any learnable kind of
+`monarch_core.TRANSFORM_KINDS`: dense, Monarch, diag), for FNO's conv_module=.
 
 `TransformSpectralConv` subclasses neuraloperator's `SpectralConv`: the spectral weight (a tltorch
 tensor), the bias, the settable `n_modes`, `transform()` and the contraction are SpectralConv's own,
@@ -6,12 +7,19 @@ so parameter names and shapes match and an FFT model's state dict loads into it 
 the transform parameters are new). What changes is how the kept Fourier coefficients are computed:
 
     SpectralConv:  rfftn(norm) → fftshift → slice the kept block → contract → zero-pad → ifftshift → irfftn
-    here:          one `TruncatedDFT` per axis producing only the kept coefficients (forward),
-                   contract, one `TruncatedDFT` adjoint per axis back to the grid (inverse).
+    here:          one `monarch_core.LearnableDFT(n, kind, rows=kept)` per axis producing only the kept
+                   coefficients (forward), contract, one LearnableDFT adjoint per axis back to the grid
+                   (inverse: Tᴴ of the unscaled forward rows is the unscaled inverse DFT on the kept
+                   columns, so the inverse transforms are forward-direction rows with the inverse's scale).
 
 Initialised to the DFT rows SpectralConv keeps, the two compute the same thing (to ~1e-6). On the
 real (last) axis of real data, the inverse weights coefficient l by 2 except l = 0 and the Nyquist
 frequency (weight 1) and takes the real part: that is irfft's Hermitian completion.
+
+This mirrors the private slicing / fftshift conventions of neuraloperator 2.0.x's SpectralConv
+(pyproject pins >=2.0,<2.1); tests/pde/experiments/test_transform_conv.py fails with a message naming
+them if they change. `resize(grid)` moves the layer's learned transforms to another grid
+(see pde.experiments.resize.resize_fno).
 """
 from __future__ import annotations
 
@@ -19,9 +27,7 @@ import torch
 from neuralop.layers.spectral_convolution import SpectralConv
 from torch import nn
 
-from monarch_core.dft import dft_scale
-
-from .truncated_dft import TruncatedDFT
+from monarch_core import LearnableDFT
 
 
 def kept_indices(size: int, fft_size: int, kept: int, shifted: bool, first_block: bool) -> list[int]:
@@ -44,7 +50,7 @@ class TransformSpectralConv(SpectralConv):
     """SpectralConv with learnable forward / inverse transforms along each spatial axis.
 
     Args (beyond SpectralConv's, which are passed through unchanged):
-        transform: "dense" or "monarch".
+        transform: a learnable kind of monarch_core.TRANSFORM_KINDS ("dense", "monarch", "diag").
         grid_size: spatial size (one int per axis) the transforms are built for; inputs of another
             size are refused with a ValueError (a learned transform is tied to its grid).
         monarch_sizes: (b1, b2) factorisation used for every axis (default: closest to √n).
@@ -68,25 +74,70 @@ class TransformSpectralConv(SpectralConv):
         if self.resolution_scaling_factor is not None:
             raise ValueError("resolution_scaling_factor changes the grid between layers; the learnable transforms "
                              "are built for one grid: leave it None")
-        self.transform_kind, self.grid_size = transform, tuple(grid)
-        built = self._kept_frequencies(self.max_n_modes_used())
-        self.built_frequencies = built
-        self.forward_transforms = nn.ModuleList(
-            TruncatedDFT(n, freqs, transform, dft_scale(n, False, fft_norm), monarch_sizes)
-            for n, freqs in zip(self.grid_size, built))
-        # The inverse Tᴴ of the unscaled forward rows is the unscaled inverse DFT on the kept columns.
+        self.transform_kind, self.monarch_sizes, self.grid_size = transform, monarch_sizes, tuple(grid)
+        self.transform_residuals: list[float] = []  # per transform, set by `resize`
+        self._build_transforms()
+
+    def _inverse_frequencies(self, grid, built) -> list[list[int]]:
         # SpectralConv shifts the spectrum back with a second fftshift (not ifftshift): on a shifted axis
         # of odd size that writes frequency f's result to frequency f − 1. Reproduced, so that the
         # learnable layer equals SpectralConv on every grid.
-        inverse = [[f - 1 if self._shifted(axis) and n % 2 else f for f in freqs]
-                   for axis, (n, freqs) in enumerate(zip(self.grid_size, built))]
+        return [[f - 1 if self._shifted(axis) and n % 2 else f for f in freqs]
+                for axis, (n, freqs) in enumerate(zip(grid, built))]
+
+    def _build_transforms(self) -> None:
+        """Transforms initialised to the DFT rows SpectralConv keeps on self.grid_size."""
+        built = self._kept_frequencies(self.max_n_modes_used())
+        self.built_frequencies = built
+        # forward rows carry fft_norm's forward scale; the inverse's rows are forward-direction rows whose
+        # adjoint is the inverse transform, so they carry the inverse's scale = the swapped norm's forward one
+        swapped = {"backward": "forward", "forward": "backward", "ortho": "ortho"}[self.fft_norm]
+        self.forward_transforms = nn.ModuleList(
+            LearnableDFT(n, self.transform_kind, norm=self.fft_norm, sizes=self.monarch_sizes, rows=freqs)
+            for n, freqs in zip(self.grid_size, built))
         self.inverse_transforms = nn.ModuleList(
-            TruncatedDFT(n, freqs, transform, dft_scale(n, True, fft_norm), monarch_sizes)
-            for n, freqs in zip(self.grid_size, inverse))
+            LearnableDFT(n, self.transform_kind, norm=swapped, sizes=self.monarch_sizes, rows=freqs)
+            for n, freqs in zip(self.grid_size, self._inverse_frequencies(self.grid_size, built)))
+        self._set_hermitian_weights()
+
+    def _set_hermitian_weights(self) -> None:
         if not self.complex_data:
             n = self.grid_size[-1]
-            weights = torch.tensor([1.0 if f == 0 or 2 * f == n else 2.0 for f in built[-1]])
+            weights = torch.tensor([1.0 if f == 0 or 2 * f == n else 2.0 for f in self.built_frequencies[-1]])
             self.register_buffer("hermitian_weights", weights, persistent=False)
+
+    def resize(self, grid_size) -> list[float]:
+        """Move the learned transforms to another grid in place (LearnableDFT.resized per axis).
+
+        Every kept frequency keeps its transform row, resampled by band-limited interpolation; on a shifted
+        axis whose parity changes, the inverse rows are relabelled by ±1 (SpectralConv's odd-size shift,
+        see `_inverse_frequencies`), which leaves DFT rows DFT rows. Raises ValueError when SpectralConv
+        would keep other frequencies on the new grid (e.g. a grid too coarse for n_modes).
+        Returns (and stores in `transform_residuals`) the Monarch projection residual of each new
+        transform: forward ones per axis, then inverse ones per axis (0.0 for non-Monarch kinds).
+        """
+        grid = [int(grid_size)] * self.order if isinstance(grid_size, int) else [int(s) for s in grid_size]
+        if len(grid) != self.order:
+            raise ValueError(f"grid {tuple(grid)} has {len(grid)} axes but this layer has {self.order}")
+        old_grid = self.grid_size
+        self.grid_size = tuple(grid)
+        built = self._kept_frequencies(self.max_n_modes_used())
+        if built != self.built_frequencies:
+            self.grid_size = old_grid
+            raise ValueError(f"grid {tuple(grid)} changes the frequencies SpectralConv keeps for n_modes "
+                             f"{tuple(self.max_n_modes_used())} (from {self.built_frequencies} to {built}); "
+                             "use a grid with at least n_modes points per axis")
+        old_inverse = self._inverse_frequencies(old_grid, built)
+        new_inverse = self._inverse_frequencies(self.grid_size, built)
+        forward = [t.resized(n, self.monarch_sizes if _factors(n, self.monarch_sizes) else None)
+                   for t, n in zip(self.forward_transforms, grid)]
+        inverse = [t.resized(n, self.monarch_sizes if _factors(n, self.monarch_sizes) else None,
+                             shift=new[0] - old[0] if new else 0)
+                   for t, n, old, new in zip(self.inverse_transforms, grid, old_inverse, new_inverse)]
+        self.forward_transforms, self.inverse_transforms = nn.ModuleList(forward), nn.ModuleList(inverse)
+        self._set_hermitian_weights()
+        self.transform_residuals = [t.projection_residual for t in forward + inverse]
+        return self.transform_residuals
 
     def max_n_modes_used(self) -> list[int]:
         """Kept coefficients per axis at the weight's full size (the transforms are built for these)."""
@@ -168,6 +219,7 @@ class TransformSpectralConv(SpectralConv):
         shape[2 + axis] = len(self.built_frequencies[axis])
         return out.new_zeros(shape).index_copy(2 + axis, self._positions(axis, freqs, out.device), out)
 
-    def transform_parameter_count(self) -> int:
-        """Real parameters of this layer's learnable transforms."""
-        return sum(p.numel() for m in (self.forward_transforms, self.inverse_transforms) for p in m.parameters())
+
+def _factors(n: int, sizes) -> bool:
+    """Whether the (b1, b2) factorisation `sizes` factors n."""
+    return sizes is not None and int(sizes[0]) * int(sizes[1]) == n

@@ -2,12 +2,13 @@
 import pytest
 import torch
 
-from monarch_core import dft_matrix
-from pde.experiments.models import build_fno, parameter_counts
-from pde.experiments.truncated_dft import TruncatedDFT
+from monarch_core import TRANSFORM_KINDS, LearnableDFT, count_parameters
+from pde.experiments.models import TRANSFORMS, build_fno, parameter_counts
 
-CASES = [  # (n_modes, grid): 1-D and 2-D, even and odd sizes (odd composite for Monarch)
+LEARNABLE = [k for k in TRANSFORM_KINDS if k != "fft"]
+CASES = [  # (n_modes, grid): 1-D, 2-D and 3-D, even and odd sizes (odd composite for Monarch)
     ((8,), (32,)), ((6,), (21,)), ((8, 6), (16, 16)), ((6, 8), (15, 9)), ((24, 22), (64, 64)),
+    ((4, 4, 4), (8, 9, 6)),
 ]
 
 
@@ -21,7 +22,7 @@ def _fno_pair(kind, n_modes, grid, seed=0):
     return reference, learnable
 
 
-@pytest.mark.parametrize("kind", ["dense", "monarch"])
+@pytest.mark.parametrize("kind", LEARNABLE)
 @pytest.mark.parametrize("n_modes,grid", CASES)
 def test_equals_neuralop_fno_at_initialisation(kind, n_modes, grid):
     reference, learnable = _fno_pair(kind, n_modes, grid)
@@ -40,26 +41,17 @@ def test_equals_fno_after_lowering_n_modes():
     assert (got - expected).norm() / expected.norm() < 1e-5
 
 
-@pytest.mark.parametrize("kind", ["dense", "monarch"])
-def test_truncated_dft_rows_and_adjoint(kind):
-    n, freqs = 24, [-5, -1, 0, 3, 7]
-    transform = TruncatedDFT(n, freqs, kind, scale=0.5)
-    x = torch.randn(3, n, 4, dtype=torch.complex64)
-    expected = 0.5 * torch.fft.fft(x, dim=1)[:, [f % n for f in freqs]]
-    assert torch.allclose(transform(x, dim=1), expected, atol=1e-4)
-    dense = (0.5 * dft_matrix(n, dtype=torch.complex128)[[f % n for f in freqs]]).to(torch.complex64)
-    assert torch.allclose(transform.matrix(), dense, atol=1e-5)
-    y = torch.randn(3, len(freqs), 4, dtype=torch.complex64)
-    lhs = torch.vdot(transform(x, dim=1).flatten(), y.flatten())  # <Tx, y> = <x, Tᴴy>
-    rhs = torch.vdot(x.flatten(), transform.adjoint(y, dim=1).flatten())
-    assert torch.allclose(lhs, rhs, rtol=1e-4)
+def test_transform_kinds_are_the_registry():
+    assert TRANSFORMS is TRANSFORM_KINDS
 
 
-def test_monarch_stores_only_needed_rows():
-    transform = TruncatedDFT(64, list(range(-12, 12)), "monarch")
-    assert tuple(transform.w2.shape[:-1]) == (8, 4, 8)  # rows t ∈ {0, 1, 6, 7} of the 8 in each block
-    last_axis = TruncatedDFT(64, list(range(12)), "monarch")
-    assert tuple(last_axis.w2.shape[:-1]) == (8, 2, 8)
+@pytest.mark.parametrize("kind", LEARNABLE)
+def test_parameter_counts_find_every_learnable_dft(kind):
+    _, learnable = _fno_pair(kind, (8, 6), (16, 16))
+    transforms = [m for m in learnable.modules() if isinstance(m, LearnableDFT)]
+    assert len(transforms) == 2 * 2 * 2  # layers × (forward, inverse) × axes
+    counts = parameter_counts(learnable)
+    assert counts["transform"] == sum(count_parameters(m) for m in transforms) > 0
 
 
 def test_transforms_learn():
