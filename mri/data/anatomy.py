@@ -1,12 +1,10 @@
-"""Anatomy for simulation, from files that ship inside installed wheels (nothing is downloaded).
+"""Anatomy sources for simulation, from files that ship inside installed wheels (nothing is downloaded),
+and the in-plane placement shared by every simulated subject.
 
-``mni``: the MNI152 2009 template bundled with nilearn (T1 plus grey- and white-matter probability
-maps, 197×233×189 at 1 mm); contrasts are synthesised by mixing tissue probabilities (CSF = brain −
-GM − WM), so the same anatomy yields T1-, PD- and T2-like images and a darker second echo.
-``phantom``: skimage's Shepp–Logan phantom with random ellipses added per slice (no nilearn needed).
-
-Every scan draws its own augmentation (flips, a small rotation, a zoom, a shift, tissue-weight jitter
-and a gamma intensity warp) and its own slab of slices, so "scans" differ.
+The MNI152 2009 template bundled with nilearn (T1 plus grey- and white-matter probability maps,
+197×233×189 at 1 mm) provides tissue maps (CSF = brain − GM − WM); contrasts are synthesised by
+mixing them with per-subject tissue weights (``CONTRASTS`` are the centres of those draws, see
+mri.data.subjects, which also deforms the template into distinct subjects).
 """
 import importlib.util
 from functools import lru_cache
@@ -15,9 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-SOURCES = ("mni", "phantom")
-# relative signal of (GM, WM, CSF) per synthesised contrast; "t1" uses the template's own T1 image
-CONTRASTS = {"t1": None, "pd": (0.80, 0.70, 1.00), "t2": (0.55, 0.40, 1.00)}
+# relative signal of (GM, WM, CSF) per synthesised contrast (centres of the per-subject draws)
+CONTRASTS = {"t1": (0.60, 0.85, 0.15), "pd": (0.80, 0.70, 1.00), "t2": (0.55, 0.40, 1.00)}
 SECOND_ECHO = (0.35, 0.22, 0.80)  # a later echo: T2 decay darkens tissue more than fluid
 
 
@@ -53,52 +50,6 @@ def mni152_tissues() -> np.ndarray:
     return np.stack([t1, gm, wm, csf])
 
 
-def mix(tissues: np.ndarray, contrast: str, weights_jitter: np.ndarray, echo: int) -> np.ndarray:
-    """Images (..., H, W) of one contrast from tissue maps (..., 4, H, W) = T1, GM, WM, CSF."""
-    weights = SECOND_ECHO if echo > 0 else CONTRASTS[contrast]
-    if weights is None:
-        return tissues[..., 0, :, :]
-    return np.einsum("t,...thw->...hw", np.asarray(weights, np.float32) * weights_jitter, tissues[..., 1:, :, :])
-
-
-def _phantom_slices(n_slices: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_slices, 4, 256, 256): Shepp–Logan plus random ellipses that grow and shrink along the slab,
-    laid out as "tissue" maps (image, image, ellipses, background fluid) so that :func:`mix` applies."""
-    from skimage.data import shepp_logan_phantom
-    from skimage.draw import ellipse
-    from skimage.transform import resize
-
-    base = resize(shepp_logan_phantom(), (256, 256), anti_aliasing=True).astype(np.float32)
-    inside = ndimage.binary_erosion(base > 0.05, iterations=12)
-    blobs = [(rng.uniform(80, 176, 2), rng.uniform(6, 22, 2), rng.uniform(0.2, 0.6), rng.uniform(0, np.pi),
-              rng.uniform(0, n_slices)) for _ in range(rng.integers(3, 7))]
-    out = np.zeros((n_slices, 4, 256, 256), np.float32)
-    for s in range(n_slices):
-        extra = np.zeros((256, 256), np.float32)
-        for centre, radii, value, angle, peak in blobs:
-            size = np.sqrt(max(1.0 - ((s - peak) / max(n_slices, 2)) ** 2, 0.1))
-            rr, cc = ellipse(*centre, *(radii * size), shape=extra.shape, rotation=angle)
-            extra[rr, cc] = value
-        extra *= inside
-        out[s] = [base + extra, base, extra, 0.3 * (base > 0.05)]
-    return out
-
-
-def _slab(tissues: np.ndarray, n_slices: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_slices, 4, 197, 233) axial slices from a random slab of the brain, 1–3 mm apart."""
-    area = (tissues[0] > 0.02).sum(axis=(0, 1))
-    valid = np.flatnonzero(area > 0.5 * area.max())  # skip the thin top and bottom of the brain
-    spacing = int(rng.integers(1, 4))
-    while spacing > 1 and (n_slices - 1) * spacing >= len(valid):
-        spacing -= 1
-    span = (n_slices - 1) * spacing
-    if span >= len(valid):  # more slices asked for than the brain holds at 1 mm: spread them out
-        z = np.round(np.linspace(valid[0], valid[-1], n_slices)).astype(int)
-    else:
-        z = valid[0] + int(rng.integers(0, len(valid) - span)) + spacing * np.arange(n_slices)
-    return np.moveaxis(tissues[..., z], -1, 0)
-
-
 def _place(images: np.ndarray, shape, angle: float, zoom: float, shift: np.ndarray) -> np.ndarray:
     """Rotate, zoom and shift (…, h, w) images into (…, H, W), fitting the source inside the frame."""
     h, w = images.shape[-2:]
@@ -113,24 +64,17 @@ def _place(images: np.ndarray, shape, angle: float, zoom: float, shift: np.ndarr
     return out.reshape(*images.shape[:-2], *shape)
 
 
-def scan_images(source: str, n_slices: int, shape, echoes: int, contrast: str,
-                rng: np.random.Generator) -> np.ndarray:
-    """Magnitude images (n_slices, echoes, H, W) float32, max ≈ 1, of one augmented scan."""
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    if contrast not in CONTRASTS:
-        raise ValueError(f"contrast must be one of {tuple(CONTRASTS)}, got {contrast!r}")
-    tissues = _slab(mni152_tissues(), n_slices, rng) if source == "mni" else _phantom_slices(n_slices, rng)
-    if (tissues.shape[-2] > tissues.shape[-1]) != (shape[0] > shape[1]):
-        tissues = np.swapaxes(tissues, -1, -2)  # long side along the frame's long side (e.g. 512×160)
+def augment_and_place(images: np.ndarray, shape, rng: np.random.Generator) -> np.ndarray:
+    """Position one scan's (n, echoes, h, w) images in the (H, W) frame: long side along the frame's
+    long side, random flips, a small rotation, a zoom and a shift (the subject's position in the coil),
+    then a gamma intensity warp; max 1. Returns (n, echoes, H, W) float32."""
+    if (images.shape[-2] > images.shape[-1]) != (shape[0] > shape[1]):
+        images = np.swapaxes(images, -1, -2)  # e.g. 512×160 frames
     if rng.random() < 0.5:
-        tissues = tissues[..., ::-1, :]
+        images = images[..., ::-1, :]
     if rng.random() < 0.5:
-        tissues = tissues[..., :, ::-1]
-    tissues = _place(np.ascontiguousarray(tissues), shape, angle=rng.uniform(-0.15, 0.15),
-                     zoom=rng.uniform(0.8, 0.95), shift=rng.uniform(-0.03, 0.03, 2))
-    jitter = rng.uniform(0.9, 1.1, 3).astype(np.float32)
-    gamma = rng.uniform(0.8, 1.25)
-    images = np.stack([mix(tissues, contrast, jitter, e) for e in range(echoes)], axis=1)
+        images = images[..., :, ::-1]
+    images = _place(np.ascontiguousarray(images), shape, angle=rng.uniform(-0.15, 0.15),
+                    zoom=rng.uniform(0.8, 0.95), shift=rng.uniform(-0.03, 0.03, 2))
     images = np.clip(images, 0, None) / max(float(images.max()), 1e-12)
-    return (images ** gamma).astype(np.float32)
+    return (images ** rng.uniform(0.8, 1.25)).astype(np.float32)

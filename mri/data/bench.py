@@ -12,7 +12,7 @@ from pathlib import Path
 
 import h5py
 
-from mri.data.h5files import write_text_atomically
+from common.files import write_text_atomic as write_text_atomically
 
 
 def _pass(dataset) -> float:

@@ -3,17 +3,25 @@ layout) and `bench mri-data` (simulation and reader throughput)."""
 
 
 def _simulate(args):
+    from common.errors import ConfigError
+    from mri.data.mismatch import parse_mismatch
     from mri.data.presets import PRESETS
-    from mri.data.simulate import simulate_dataset
+    from mri.data.simulate import read_splits, simulate_dataset
 
+    split_counts = (args.n_train_scans, args.n_val_scans, args.n_test_scans)
+    if args.n_scans is not None and any(n is not None for n in split_counts):
+        raise ConfigError("--n-scans and --n-train/val/test-scans were both given; use one or the other")
     config = PRESETS[args.preset].replace(
         source=args.source, coils=args.coils, shape=tuple(args.shape) if args.shape else None,
-        slices=args.slices, n_scans=args.n_scans, echoes=args.echoes, seed=args.seed,
+        slices=args.slices, n_scans=args.n_scans, n_train=args.n_train_scans, n_val=args.n_val_scans,
+        n_test=args.n_test_scans, echoes=args.echoes, seed=args.seed,
         accelerations=tuple(float(a) for a in args.accelerations) if args.accelerations else None,
-        snr_db=tuple(args.snr) if args.snr else None)
+        snr_db=tuple(args.snr) if args.snr else None, **parse_mismatch(args.mismatch))
     out = args.out or f"datasets/mri-sim-{args.preset}"
-    paths = simulate_dataset(config, out, progress=not args.quiet)
-    print(f"{len(paths)} scans in the SKM-TEA layout under {out}; read them with mri.SkmTeaSlices({out!r})")
+    paths = simulate_dataset(config.validate(), out, progress=not args.quiet)
+    sizes = ", ".join(f"{len(v)} {k}" for k, v in read_splits(out).items())
+    print(f"{len(paths)} scans ({sizes}; one subject each, splits in {out}/meta.json) in the SKM-TEA layout "
+          f"under {out}; read them with mri.SkmTeaSlices({out!r}, scans=...)")
     return 0
 
 
@@ -25,15 +33,28 @@ def _bench(args):
 
 def register(data, bench):
     """Add `mri-sim` to run.py's `data` group and `mri-data` to its `bench` group."""
+    from mri.data.presets import PRESETS
+
     p = data.add_parser("mri-sim", help="simulate multi-coil MRI (MNI152 or phantom anatomy) in the SKM-TEA layout")
-    p.add_argument("--preset", default="default", choices=["tiny", "default", "skmtea-like"],
-                   help="tiny: 3×4 slices 64², 4 coils (seconds); default: 8×16 slices 256², 8 coils; "
-                        "skmtea-like: 512×160, 2 echoes")
-    p.add_argument("--source", choices=["mni", "phantom"], help="anatomy: MNI152 (nilearn) or Shepp–Logan")
+    p.add_argument("--preset", default="default", choices=list(PRESETS),
+                   help="tiny: 1+1+1 scans × 4 slices 64², 4 coils (seconds); default: 5+1+2 scans × 16 slices "
+                        "256², 8 coils; skmtea-like: 512×160, 2 echoes; protocol-cpu: 8+2+10 subjects × 4 slices "
+                        "64², 6 coils (≈1 min); protocol-gpu: 32+4+16 × 8 slices 128², 8 coils; *-mismatch: "
+                        "the same with b0=60,delay=0.3")
+    p.add_argument("--source", choices=["mni", "phantom", "mixed"],
+                   help="anatomy: deformed MNI152 subjects (nilearn), perturbed 3-D Shepp–Logan, or mixed "
+                        "(every 4th subject of a split a phantom)")
     p.add_argument("--coils", type=int, help="number of birdcage coils (preset: 8, tiny 4)")
     p.add_argument("--shape", type=int, nargs=2, metavar=("KY", "KZ"), help="slice size, e.g. 256 256 or 512 160")
     p.add_argument("--slices", type=int, help="slices per scan")
-    p.add_argument("--n-scans", type=int, help="number of scans (one file each)")
+    p.add_argument("--n-scans", type=int, help="total scans (one file and one subject each), split ≈ 5:1:2 "
+                   "into train/val/test; or give the three counts below")
+    p.add_argument("--n-train-scans", type=int, help="training subjects (scans SIM_000 …)")
+    p.add_argument("--n-val-scans", type=int, help="validation subjects (the next scans)")
+    p.add_argument("--n-test-scans", type=int, help="test subjects (the last scans)")
+    p.add_argument("--mismatch", metavar="KEY=VALUE,...",
+                   help="model-mismatch track: b0=<peak off-resonance Hz>, delay=<gradient delay, readout "
+                        "samples>, bw=<Hz/pixel, default 250>, maps=espirit|true; e.g. b0=60,delay=0.3")
     p.add_argument("--echoes", type=int, choices=[1, 2], help="1 or 2 echoes")
     p.add_argument("--accelerations", type=float, nargs="+", help="Poisson-disc masks to store (default 2 3 4 6 8)")
     p.add_argument("--snr", type=float, nargs="+", metavar="DB",

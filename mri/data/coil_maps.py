@@ -5,17 +5,24 @@ import contextlib
 import numpy as np
 
 
-def birdcage_maps(coils: int, shape, rng: np.random.Generator | None = None) -> np.ndarray:
+def draw_birdcage(coils: int, rng: np.random.Generator) -> dict:
+    """A scan's coil geometry: radius (1.3–1.7 × the field of view) and each coil's constant phase."""
+    return {"radius": float(rng.uniform(1.3, 1.7)), "phases": rng.uniform(-np.pi, np.pi, size=coils)}
+
+
+def birdcage_maps(coils: int, shape, rng: np.random.Generator | None = None, geometry: dict | None = None) -> np.ndarray:
     """Birdcage coil maps (coils, H, W) complex64 with RSS = 1 (sigpy.mri.birdcage_maps).
 
-    With ``rng`` the coil radius (1.3–1.7 × the field of view) and each coil's constant phase are
-    drawn, so that scans do not share identical maps; RSS stays 1."""
+    With ``rng`` (or a ``geometry`` from :func:`draw_birdcage`, to evaluate the same coils on grids of
+    other sizes) the radius and each coil's phase are drawn, so scans do not share maps; RSS stays 1."""
     import sigpy.mri
 
-    radius = 1.5 if rng is None else float(rng.uniform(1.3, 1.7))
+    if geometry is None and rng is not None:
+        geometry = draw_birdcage(coils, rng)
+    radius = 1.5 if geometry is None else geometry["radius"]
     maps = sigpy.mri.birdcage_maps((coils, *shape), r=radius).astype(np.complex64)
-    if rng is not None:
-        maps *= np.exp(1j * rng.uniform(-np.pi, np.pi, size=(coils, 1, 1))).astype(np.complex64)
+    if geometry is not None:
+        maps *= np.exp(1j * np.asarray(geometry["phases"]).reshape(coils, 1, 1)).astype(np.complex64)
     return maps
 
 
