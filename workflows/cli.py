@@ -2,11 +2,16 @@
 
 
 def _report(args):
+    from pathlib import Path
+
     from workflows.report import build_report
 
     out = args.out or args.run_dirs[0]
-    payload = build_report(args.run_dirs, out)
-    print(open(f"{out}/report.md").read())
+    notes = []
+    payload = build_report(args.run_dirs, out, overwrite=args.overwrite, notes=notes)
+    for note in notes:
+        print(f"note: {note}")
+    print(Path(out, "report.md").read_text())
     print(f"report: {out}/report.md ({len(payload['pde_rows'])} PDE rows, {len(payload['mri_rows'])} MRI rows)")
     return 0
 
@@ -39,4 +44,5 @@ def register(groups):
     p = groups.add_parser("report", help="gather finished runs into one markdown + JSON + PNG report")
     p.add_argument("run_dirs", nargs="+", help="run directories (each searched for result JSON files)")
     p.add_argument("--out", default=None, help="output folder (default: the first run directory)")
+    p.add_argument("--overwrite", action="store_true", help="replace report.{md,json,png} already in --out")
     p.set_defaults(func=_report)

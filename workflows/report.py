@@ -9,7 +9,10 @@ and `mri compare` write). Rows are recognised by their keys:
 
 Rows that describe the same experiment (same key fields) in several run directories — other seeds or
 other machines — are merged: the report gives the mean over runs and its standard error across runs
-(with one run, the run's own standard error over test samples / volumes is kept).
+(common.stats; with one run, the run's own standard error over test samples / volumes is kept, and a
+value without one is shown as "(n=1)", never "± 0"). A run folder given twice (``A A A/``) is counted
+once, saying so. Outputs are written atomically with normal permissions (common.files) and existing
+report files are replaced only with ``overwrite=True`` (``--overwrite``).
 """
 from __future__ import annotations
 
@@ -17,16 +20,36 @@ import json
 import math
 from pathlib import Path
 
+from common.errors import FormatError, RunExistsError
+from common.files import atomic_path, write_json_atomic, write_text_atomic
+from common.stats import format_mean_se, mean_se
+
+REPORT_FILES = ("report.md", "report.json", "report.png")
+
 PDE_KEY = ("dataset", "transform", "variant")
 MRI_KEY = ("model", "transform", "acceleration", "n_train_scans")
 PDE_METRICS = ("rel_l2_mean",)
 MRI_METRICS = ("psnr_mean", "ssim_mean", "nrmse_mean")
 
 
+def unique_run_dirs(run_dirs) -> tuple[list[str], list[str]]:
+    """The run folders with repeats removed (same folder however spelled: A, A/, ./A), in the order given,
+    and one note per folder that was given more than once."""
+    seen: dict[Path, list[str]] = {}
+    for run_dir in run_dirs:
+        seen.setdefault(Path(run_dir).resolve(), []).append(str(run_dir))
+    notes = [f"run folder {spellings[0]} was given {len(spellings)} times; counted once"
+             for spellings in seen.values() if len(spellings) > 1]
+    return [spellings[0] for spellings in seen.values()], notes
+
+
 def find_result_files(run_dir: Path) -> list[Path]:
     """JSON files under run_dir with a top-level `rows` list, in a stable order."""
     if not run_dir.exists():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise FormatError(f"{run_dir} is a file; expected a run folder (written by `run.py pde compare`, "
+                          f"`run.py mri compare` or `run.py demo`)")
     found = []
     for path in sorted(run_dir.rglob("*.json")):
         try:
@@ -47,12 +70,8 @@ def classify(row: dict) -> str | None:
     return None
 
 
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, float("nan")
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var / len(values))
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def merge_rows(rows_by_run: list[tuple[str, dict]], key_fields, metrics) -> list[dict]:
@@ -67,13 +86,16 @@ def merge_rows(rows_by_run: list[tuple[str, dict]], key_fields, metrics) -> list
         out["runs"] = len(members)
         out["sources"] = sorted({run for run, _ in members})
         for metric in metrics:
-            values = [r[metric] for _, r in members if isinstance(r.get(metric), (int, float))]
+            values = [r[metric] for _, r in members if _finite_number(r.get(metric))]
             if not values:
                 continue
-            mean, se = _mean_se(values)
+            mean, se = mean_se(values)
             out[metric] = mean
             se_name = metric.replace("_mean", "_se")
-            out[se_name] = se if len(values) > 1 else first.get(se_name, float("nan"))
+            if len(values) == 1:  # one run: its own s.e. over samples, if it has a real one
+                own = first.get(se_name)
+                se = own if _finite_number(own) and own > 0 else math.nan
+            out[se_name] = se
         for extra in ("params", "transform_params", "epochs", "train_seconds_per_epoch", "device"):
             if extra in first:
                 out[extra] = first[extra]
@@ -81,12 +103,11 @@ def merge_rows(rows_by_run: list[tuple[str, dict]], key_fields, metrics) -> list
     return merged
 
 
-def _fmt(mean, se, digits):
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+def _fmt(mean, se, digits, unit=""):
+    """"mean ± se" (common.stats.format_mean_se); "(n=1)" without a standard error; "—" without a value."""
+    if not _finite_number(mean):
         return "—"
-    if se is None or (isinstance(se, float) and math.isnan(se)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {se:.{digits}f}"
+    return format_mean_se(mean, se if _finite_number(se) and se > 0 else math.nan, digits, unit)
 
 
 def pde_table(rows: list[dict]) -> str:
@@ -139,7 +160,7 @@ def mri_table(rows: list[dict]) -> str:
                 cells.append("—")
                 continue
             params = r.get("params", params)
-            cells.append(f"{_fmt(r.get('psnr_mean'), r.get('psnr_se'), 2)} dB, {_fmt(r.get('ssim_mean'), r.get('ssim_se'), 3)}")
+            cells.append(f"{_fmt(r.get('psnr_mean'), r.get('psnr_se'), 2, 'dB')}, {_fmt(r.get('ssim_mean'), r.get('ssim_se'), 3)}")
         cells.append(f"{params:,}" if isinstance(params, int) else "—")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -164,7 +185,7 @@ def plot_report(pde_rows: list[dict], mri_rows: list[dict], path: Path) -> Path 
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
     for ax, (rows, label, metric, ylabel, title, colour) in zip(axes[0], panels):
         values = [r[f"{metric}_mean"] for r in rows]
-        errors = [0 if math.isnan(r.get(f"{metric}_se", float("nan"))) else r[f"{metric}_se"] for r in rows]
+        errors = [r[f"{metric}_se"] if _finite_number(r.get(f"{metric}_se")) else 0 for r in rows]
         ax.bar(range(len(rows)), values, yerr=errors, color=colour)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
@@ -172,17 +193,30 @@ def plot_report(pde_rows: list[dict], mri_rows: list[dict], path: Path) -> Path 
             ax.set_ylim(min(values) - 3, max(values) + 2)
         ax.set_xticks(range(len(rows)), [label(r) for r in rows], rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return path
 
 
-def build_report(run_dirs: list[str], out_dir: str) -> dict:
-    """Gather result rows from run_dirs, merge across runs, write report.{md,json,png} into out_dir."""
-    from benchmarks.timing import write_results  # atomic JSON + markdown writer
+def build_report(run_dirs: list[str], out_dir: str, overwrite: bool = True, notes: list[str] | None = None) -> dict:
+    """Gather result rows from run_dirs, merge across runs, write report.{md,json,png} into out_dir.
 
-    pde_rows, mri_rows, files = [], [], []
+    Repeated run folders are counted once (a note is appended to `notes`, when given, and to the
+    payload's ``notes``); a result file reached from two overlapping folders is read once. With
+    overwrite=False an existing report file in out_dir is refused with RunExistsError (the command
+    line's default; the demo rewrites its own report). Raises FileNotFoundError for a missing folder or
+    one without results.
+    """
+    run_dirs, repeat_notes = unique_run_dirs(run_dirs)
+    if notes is not None:
+        notes.extend(repeat_notes)
+    out = Path(out_dir)
+    existing = [name for name in REPORT_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise RunExistsError(f"{out} already holds {', '.join(existing)}; pass --overwrite to replace them "
+                             f"or --out to write elsewhere")
+    pde_rows, mri_rows, files, read = [], [], [], set()
     for run_dir in map(Path, run_dirs):
         result_files = find_result_files(run_dir)
         if not result_files:
@@ -191,6 +225,9 @@ def build_report(run_dirs: list[str], out_dir: str) -> dict:
                 f"`run.py mri compare` / `run.py demo`) under {run_dir}"
             )
         for path in result_files:
+            if path.resolve() in read:  # folders that overlap (A and A/pde): each file counts once
+                continue
+            read.add(path.resolve())
             files.append(str(path))
             for row in json.loads(path.read_text())["rows"]:
                 kind = classify(row)
@@ -200,7 +237,6 @@ def build_report(run_dirs: list[str], out_dir: str) -> dict:
                     mri_rows.append((str(run_dir), row))
     pde = merge_rows(pde_rows, PDE_KEY, PDE_METRICS)
     mri = merge_rows(mri_rows, MRI_KEY, MRI_METRICS)
-    out = Path(out_dir)
     png = plot_report(pde, mri, out / "report.png")
     sections = [f"# Report over {len(run_dirs)} run director{'y' if len(run_dirs) == 1 else 'ies'}\n",
                 "Sources: " + ", ".join(f"`{d}`" for d in run_dirs) + "\n"]
@@ -211,7 +247,23 @@ def build_report(run_dirs: list[str], out_dir: str) -> dict:
     if png:
         sections.append(f"![results]({png.name})\n")
     sections.append("With several runs of the same experiment, ± is the standard error across runs; "
-                    "with one, the standard error over test samples (PDE) or volumes (MRI).\n")
-    payload = {"kind": "aggregate", "sources": files, "rows": pde + mri, "pde_rows": pde, "mri_rows": mri}
-    write_results(out_dir, "report", payload, "\n".join(sections))
+                    "with one, the standard error over test samples (PDE) or volumes (MRI); \"(n=1)\" marks a "
+                    "single value without one.\n")
+    if repeat_notes:
+        sections.append("Note: " + "; ".join(repeat_notes) + ".\n")
+    payload = {"kind": "aggregate", "sources": files, "notes": repeat_notes, "rows": pde + mri, "pde_rows": pde,
+               "mri_rows": mri}
+    write_json_atomic(out / "report.json", _json_safe(payload))
+    write_text_atomic(out / "report.md", "\n".join(sections))
     return payload
+
+
+def _json_safe(value):
+    """NaN (an undefined standard error) as null: strict JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
