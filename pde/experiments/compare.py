@@ -11,14 +11,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from common.files import write_json_atomic, write_text_atomic
+from common.stats import format_mean_se
+
 from . import plots
 from .evaluation import evaluate
 from .models import TRANSFORMS
-from .training import TrainConfig, _write_json, train
+from .training import TrainConfig, train
 
 
-def run_compare(datasets, transforms=TRANSFORMS, epochs: int = 500, out_dir="runs/pde-compare", device: str = "cpu",
-                checkpoint: str = "last.pt", command: str | None = None, **overrides) -> dict:
+def run_compare(datasets, transforms=TRANSFORMS, epochs: int = 500, out_dir="runs/pde/compare", device: str = "auto",
+                checkpoint: str = "best.pt", command: str | None = None, **overrides) -> dict:
     """Train and evaluate every (dataset, transform); returns the report dict (with `rows`).
 
     Args:
@@ -26,8 +29,9 @@ def run_compare(datasets, transforms=TRANSFORMS, epochs: int = 500, out_dir="run
         transforms: any of "fft", "dense", "monarch"; "monarch+channels" adds Monarch channel mixing.
         epochs, device: as in TrainConfig; **overrides: any other TrainConfig field (batch_size, lr,
             n_train, n_test, n_modes, hidden_channels, t_out, seed, resume, progress...).
-        checkpoint: which checkpoint of each run is reported: "last.pt" (the paper's protocol: the
-            model at the end of training) or "best.pt" (best test error seen — optimistic).
+        checkpoint: which checkpoint of each run is evaluated on the test split: "best.pt" (the epoch
+            with the lowest validation error; the default) or "last.pt" (the model at the end of
+            training, the paper's protocol).
         command: the command line that produced this report (recorded in it).
     """
     out_dir = Path(out_dir)
@@ -42,11 +46,13 @@ def run_compare(datasets, transforms=TRANSFORMS, epochs: int = 500, out_dir="run
                                             "monarch_channels": channels, "epochs": epochs, "device": device,
                                             **overrides})
             train(config)
-            report = evaluate(run_dir / checkpoint, out_dir=run_dir, device=device)
+            report = evaluate(run_dir / checkpoint, out_dir=run_dir, device=device,
+                              trust=overrides.get("trust_checkpoint", False))
             rows.append({"dataset": name, "transform": label, "rel_l2_mean": report["rel_l2_mean"],
                          "rel_l2_se": report["rel_l2_se"], "params": report["params"]["total"],
                          "transform_params": report["params"]["transform"], "epochs": report["epochs_trained"],
                          "rel_l2_per_step": report["rel_l2_per_step"],
+                         "rel_l2_per_sample": report["rel_l2_per_sample"],
                          "train_seconds_per_epoch": report["train_seconds_per_epoch"],
                          "inference_samples_per_second": report["inference_samples_per_second"]})
     for row in rows:
@@ -56,8 +62,8 @@ def run_compare(datasets, transforms=TRANSFORMS, epochs: int = 500, out_dir="run
     result = {"rows": rows, "datasets": [str(d) for d in datasets], "transforms": list(transforms), "epochs": epochs,
               "device": device, "checkpoint": checkpoint, "overrides": {k: v for k, v in overrides.items()},
               "command": command, "wall_seconds": time.perf_counter() - started}
-    _write_json(out_dir / "compare.json", result)
-    (out_dir / "compare.md").write_text(markdown(result))
+    write_json_atomic(out_dir / "compare.json", result)
+    write_text_atomic(out_dir / "compare.md", markdown(result))
     plots.comparison_bars(rows, out_dir / "compare.png")
     for name in {r["dataset"] for r in rows}:
         plots.error_vs_step({r["transform"]: r["rel_l2_per_step"] for r in rows if r["dataset"] == name},
@@ -87,7 +93,7 @@ def markdown(result: dict) -> str:
                 continue
             extra = "" if r["ratio_to_fft"] is None or label == "fft" else (
                 f" (×{r['ratio_to_fft']:.2f} of FFT, params {r['param_overhead']:+.1%})")
-            cells.append(f"{r['rel_l2_mean']:.4f} ± {r['rel_l2_se']:.4f}{extra}")
+            cells.append(f"{format_mean_se(r['rel_l2_mean'], r['rel_l2_se'])}{extra}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "| dataset | transform | params | transform params | s / epoch | inference samples / s |",
               "|---|---|---|---|---|---|"]

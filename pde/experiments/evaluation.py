@@ -1,4 +1,6 @@
-"""Evaluation of a trained checkpoint: `evaluate(checkpoint, dataset, out_dir) -> dict`.
+"""Evaluation of a trained checkpoint on the TEST split: `evaluate(checkpoint, dataset, out_dir) -> dict`.
+
+This is the one place the test split is read; training selects `best.pt` on validation only.
 
 Reports the mean relative L2 over the predicted block (per test sample) with its standard error, the
 error per predicted step, parameter counts (transforms separately), training seconds per epoch (median
@@ -7,46 +9,50 @@ fields.png into out_dir.
 """
 from __future__ import annotations
 
-import json
-import math
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from common.checkpoints import load_checkpoint as load_safe_checkpoint
+from common.device import resolve_device
+from common.errors import CheckpointError
+from common.files import write_json_atomic, write_text_atomic
+from common.stats import format_mean_se, mean_se
+from common.training import read_metrics
+
 from . import plots
 from .models import parameter_counts
 from .problems import relative_l2_per_sample, relative_l2_per_step
-from .training import TrainConfig, _write_json, predict, prepare, resolve_device
+from .training import TrainConfig, predict, prepare
 
 
-def load_checkpoint(checkpoint, dataset=None, device="cpu"):
+def load_checkpoint(checkpoint, dataset=None, device="auto", trust: bool = False):
     """Rebuild the run's predictor from a checkpoint (optionally on another dataset file).
-    Returns (setup dict of `training.prepare`, checkpoint state, TrainConfig)."""
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"{checkpoint}: no such checkpoint (expected a run's last.pt or best.pt)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if "model" not in state or "config" not in state:
-        raise ValueError(f"{checkpoint}: not a checkpoint written by pde.experiments.training (keys {sorted(state)})")
+    Returns (setup dict of `training.prepare`, checkpoint state, TrainConfig). The checkpoint is read
+    with weights_only=True (`trust=True`: the full unpickler, for trusted files only)."""
+    state = load_safe_checkpoint(checkpoint, map_location="cpu", trust=trust)
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise CheckpointError(f"{checkpoint}: not a checkpoint written by pde.experiments.training "
+                              f"(keys {sorted(state) if isinstance(state, dict) else type(state).__name__})")
     values = dict(state["config"])
     if dataset is not None:
         values["dataset"] = str(dataset)
     config = TrainConfig.from_dict(values)
     setup = prepare(config)
-    setup["predictor"].model.load_state_dict(state["model"])
+    setup["predictor"].load_state_dict(state["model"])
     setup["predictor"].to(resolve_device(device))
     return setup, state, config
 
 
-def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "cpu", batch_size: int = 20,
-             plot: bool = True) -> dict:
+def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "auto", batch_size: int = 20,
+             plot: bool = True, trust: bool = False) -> dict:
     """Evaluate `checkpoint` on the test split of `dataset` (default: the dataset it was trained on).
 
     Returns the report dict (also written to out_dir/eval.json, default: the checkpoint's folder).
     """
-    setup, state, config = load_checkpoint(checkpoint, dataset, device)
+    setup, state, config = load_checkpoint(checkpoint, dataset, device, trust)
     device = resolve_device(device)
     predictor, test = setup["predictor"], setup["test"]
     out_dir = Path(out_dir) if out_dir is not None else Path(checkpoint).parent
@@ -61,21 +67,21 @@ def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "cpu", batch_
     per_sample = relative_l2_per_sample(pred, test.y)
     per_step = relative_l2_per_step(pred, test.y).mean(dim=0)
     n = per_sample.numel()
-    epochs = _epoch_seconds(Path(checkpoint).parent / "metrics.jsonl")
+    rel_mean, rel_se = mean_se(per_sample.tolist())
+    epochs = [m["seconds"] for m in read_metrics(Path(checkpoint).parent)]
     report = {
         "checkpoint": str(checkpoint), "dataset": str(config.dataset), "equation": setup["equation"],
         "transform": config.transform, "monarch_channels": config.monarch_channels, "epoch": int(state["epoch"]),
         "epochs_trained": int(state["epoch"]) + 1, "n_test": n,
-        "rel_l2_mean": float(per_sample.mean()),
-        "rel_l2_se": float(per_sample.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan"),
+        "rel_l2_mean": rel_mean, "rel_l2_se": rel_se, "rel_l2_per_sample": per_sample.tolist(),
         "rel_l2_per_step": [float(v) for v in per_step],
         "params": parameter_counts(predictor.model),
         "train_seconds_per_epoch": statistics.median(epochs) if epochs else None,  # robust to a busy machine
         "inference_samples_per_second": n / seconds, "device": str(device),
         "n_modes": list(setup["n_modes"]), "hidden_channels": setup["hidden_channels"], "grid": list(setup["grid"]),
     }
-    _write_json(out_dir / "eval.json", report)
-    (out_dir / "eval.md").write_text(markdown(report))
+    write_json_atomic(out_dir / "eval.json", report)
+    write_text_atomic(out_dir / "eval.md", markdown(report))
     if plot:
         label = f"{config.transform}{' + Monarch channels' if config.monarch_channels else ''}"
         plots.error_vs_step({label: report["rel_l2_per_step"]}, out_dir / "error_vs_step.png",
@@ -92,7 +98,7 @@ def markdown(report: dict) -> str:
     return "\n".join([
         f"# Evaluation: {report['transform']} on {Path(report['dataset']).name}", "",
         f"- checkpoint: `{report['checkpoint']}` (epoch {report['epoch']})",
-        f"- relative L2 over the predicted block: **{report['rel_l2_mean']:.4f} ± {report['rel_l2_se']:.4f}** "
+        f"- relative L2 over the predicted block: **{format_mean_se(report['rel_l2_mean'], report['rel_l2_se'])}** "
         f"(mean ± s.e., {report['n_test']} test samples)",
         f"- per predicted step: {steps}",
         f"- parameters: {p['total']:,} total, {p['transform']:,} in transforms, {p['spectral_weights']:,} spectral "
@@ -100,12 +106,6 @@ def markdown(report: dict) -> str:
         f"- training time per epoch: {epoch_time:.2f} s" if epoch_time else "- training time per epoch: n/a",
         f"- inference: {report['inference_samples_per_second']:.1f} samples/s on {report['device']}", "",
     ])
-
-
-def _epoch_seconds(path: Path) -> list[float]:
-    if not path.exists():
-        return []
-    return [json.loads(line)["epoch_seconds"] for line in path.read_text().splitlines() if line.strip()]
 
 
 def _sync(device) -> None:

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.errors import ConfigError, FormatError
+
 #: Defaults per equation: the FNO paper's choices (n_modes in neuraloperator's centred count).
 PROBLEM_DEFAULTS = {
     "navier_stokes_2d": {"n_modes": (24, 22), "hidden_channels": 20, "t_in": 10},
@@ -30,11 +32,20 @@ class Split:
     y: torch.Tensor
 
 
+def split_off(split: Split, n_last: int) -> tuple[Split, Split | None]:
+    """(the first N − n_last samples, the last n_last samples) of a split; (split, None) when n_last = 0.
+    Validation is held out of the training part this way, never taken from the test split."""
+    if n_last == 0:
+        return split, None
+    n = split.x.shape[0] - n_last
+    return Split(split.x[:n], split.y[:n]), Split(split.x[n:], split.y[n:])
+
+
 def equation_of(data) -> str:
     equation = getattr(data, "meta", {}).get("equation")
     if equation not in PROBLEM_DEFAULTS:
         keys = sorted(data)
-        raise ValueError(f"{getattr(data, 'meta', {}).get('path', 'dataset')}: equation {equation!r} (keys {keys}) "
+        raise FormatError(f"{getattr(data, 'meta', {}).get('path', 'dataset')}: equation {equation!r} (keys {keys}) "
                          f"is not one this trainer handles; expected one of {sorted(PROBLEM_DEFAULTS)}")
     return equation
 
@@ -46,7 +57,7 @@ def to_tensors(data, equation: str, t_in: int = 10, t_out: int | None = None) ->
         available = u.shape[1] - t_in
         t_out = available if t_out is None else t_out
         if t_in < 1 or t_out < 1 or t_out > available:
-            raise ValueError(f"Navier–Stokes data with {u.shape[1]} frames cannot give t_in={t_in} input and "
+            raise ConfigError(f"Navier–Stokes data with {u.shape[1]} frames cannot give t_in={t_in} input and "
                              f"t_out={t_out} predicted frames; need t_in + t_out <= {u.shape[1]}")
         return Split(u[:, :t_in].contiguous(), u[:, t_in:t_in + t_out].contiguous())
     key_x, key_y = ("a", "u") if equation == "burgers_1d" else ("coeff", "sol")
