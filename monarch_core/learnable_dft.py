@@ -12,9 +12,10 @@ entries ω^{…} of modulus 1 (dense entries, Monarch factor entries and the dia
 forward/adjoint. Complex parameters are stored as real tensors (..., 2) (torch.view_as_real) so that
 Adam/AdamW treat real and imaginary parts as independent reals, as the Monarch authors' code does.
 
-Speed: a Monarch transform with n ≤ transform_kinds.SMALL_N_CROSSOVER is applied as one matmul with
-its (m, n) matrix, materialised from the factors once per call (differentiably); larger n use the
-factored `monarch_multiply`. Dense is always a matmul; fft and diag use torch.fft.
+Speed: a Monarch transform with n ≤ transform_kinds.SMALL_N_CROSSOVER (and a matmul at most
+MATERIALISE_FLOP_RATIO times the factored cost) is applied as one matmul with its (m, n) matrix,
+materialised from the factors once per call (two gathers and one broadcast product, differentiably);
+otherwise the factored `monarch_multiply`. Dense is always a matmul; fft and diag use torch.fft.
 
 Resolution transfer: `resized(n_new)` resamples every kept row (a function of the input position)
 by band-limited interpolation to n_new points and keeps each row's signed frequency; see `resized`.

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from monarch_core import LearnableDFT, transform_cost
+import monarch_core.transform_kinds as transform_kinds
+from monarch_core import TRANSFORM_KINDS, LearnableDFT, dft_matrix, transform_cost
 from tests.monarch_core.test_dft import fft_reference
 
 
@@ -72,10 +73,14 @@ def test_errors():
 
 # --- kept rows, every registered kind -----------------------------------------------------------------
 
-from monarch_core import TRANSFORM_KINDS, dft_matrix  # noqa: E402
-import monarch_core.transform_kinds as transform_kinds  # noqa: E402
 
 TOL = {torch.complex64: 2e-5, torch.complex128: 1e-11}
+
+
+def _force_path(monkeypatch, materialised: bool):
+    """Make every Monarch transform take the materialised matmul path (True) or the factored one."""
+    monkeypatch.setattr(transform_kinds, "SMALL_N_CROSSOVER", 10**9 if materialised else 0)
+    monkeypatch.setattr(transform_kinds, "MATERIALISE_FLOP_RATIO", float("inf"))
 
 
 def _kept(n, centered, seed):
@@ -92,7 +97,7 @@ def _kept(n, centered, seed):
 @pytest.mark.parametrize("n", [15, 32, 36, 64, 160])
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
 def test_kept_rows_equal_torch_fft(monkeypatch, small_n_path, kind, n, dtype):
-    monkeypatch.setattr(transform_kinds, "SMALL_N_CROSSOVER", 512 if small_n_path else 0)
+    _force_path(monkeypatch, small_n_path)
     real = torch.float32 if dtype == torch.complex64 else torch.float64
     for centered in (False, True):
         for inverse in (False, True):
@@ -147,7 +152,7 @@ def test_monarch_stores_only_second_factor_rows_with_a_kept_frequency():
 @pytest.mark.parametrize("kind", ["dense", "monarch", "diag"])
 @pytest.mark.parametrize("small_n_path", [True, False])
 def test_gradcheck(monkeypatch, kind, small_n_path):
-    monkeypatch.setattr(transform_kinds, "SMALL_N_CROSSOVER", 512 if small_n_path else 0)
+    _force_path(monkeypatch, small_n_path)
     t = LearnableDFT(6, kind, centered=True, norm="ortho", rows=[-1, 0, 2], dtype=torch.complex128)
     names = [name for name, _ in t.named_parameters()]
     params = [(p.detach() + 0.1 * torch.randn(p.shape, dtype=p.dtype)).requires_grad_() for p in t.parameters()]
@@ -179,8 +184,11 @@ def test_small_n_path_equals_factored_path(monkeypatch):
         for p in t.parameters():
             p.add_(0.2 * torch.randn(p.shape, dtype=p.dtype))
     x, y = torch.randn(3, 48, 2, dtype=torch.complex128), torch.randn(3, 5, 2, dtype=torch.complex128)
+    _force_path(monkeypatch, True)
+    assert t.kind_impl.materialises(t)
     small = t(x, dim=1), t.adjoint(y, dim=1)
-    monkeypatch.setattr(transform_kinds, "SMALL_N_CROSSOVER", 0)
+    _force_path(monkeypatch, False)
+    assert not t.kind_impl.materialises(t)
     factored = t(x, dim=1), t.adjoint(y, dim=1)
     for a, b in zip(small, factored):
         assert torch.allclose(a, b, atol=1e-12)
