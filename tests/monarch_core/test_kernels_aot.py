@@ -1,0 +1,181 @@
+"""Ahead-of-time compile of the Triton kernels for sm_80 and sm_90 (no GPU needed: ptxas ships in the wheel).
+
+Every kernel × dtype (fp32 "ieee", fp32 "tf32", fp32 "tf32x3", bf16, fp16, complex64 as planes) × the
+configs the dispatcher can choose (the cached heuristic config, plus the GROUP = 1 / 64-row tile the
+autotuner can pick) at representative sizes, specialised as the JIT launcher would specialise real calls
+(ints equal to 1 become constexpr, pointers and ints divisible by 16 get tt.divisibility = 16). Fails on
+a compile error, a register spill, or shared memory above the target's per-block limit; checks that the
+bf16 forward's 64-row single-block tile lowers to wgmma on sm_90.
+"""
+import time
+import warnings
+
+import pytest
+import torch
+
+triton = pytest.importorskip("triton")
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from monarch_core.kernels import block_gemm  # noqa: E402
+
+SHARED_LIMIT = {80: 164 * 1024, 90: 228 * 1024}  # bytes per block (opt-in maximum)
+TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+# (name, element dtype of the planes, complex, fp32 precision)
+DTYPES = [("fp32", torch.float32, False, "ieee"), ("tf32", torch.float32, False, "tf32"),
+          ("tf32x3", torch.float32, False, "tf32x3"), ("bf16", torch.bfloat16, False, "tf32"),
+          ("fp16", torch.float16, False, "tf32"), ("complex64", torch.float32, True, "tf32x3")]
+# Dtypes whose kernels must not spill. Known issue (measured by this test, Triton 3.9): the fp32 and
+# complex64 heuristic tiles (64×64 fp32 accumulators per plane, 3-D dots) spill tens to hundreds of bytes
+# per thread on sm_80/sm_90, and the fp32 weight-gradient kernel more; they are reported as a warning
+# until the tile budget for 4-byte planes is reduced (MAX_TILE_ELEMENTS in block_gemm.py).
+SPILL_FREE = ("bf16", "fp16")
+
+
+def dtype_name(case_id: str) -> str:
+    return next(name for name, *_ in DTYPES if f"-{name}-" in case_id)
+
+
+POINTERS = {"gemm": ("a_re", "a_im", "w_re", "w_im", "o_re", "o_im"),
+            "wgrad": ("go_re", "go_im", "a_re", "a_im", "dw_re", "dw_im")}
+
+
+def _int_type(value: int) -> str:
+    return "i32" if -2**31 <= value < 2**31 else "i64"
+
+
+def specialise(kernel, values: dict, pointer_types: dict):
+    """(signature, constexprs, attrs) for ASTSource, as the JIT launcher specialises a call with these values.
+
+    values: every non-pointer argument (ints, bools, strings, tile constexprs); pointer_types: name → "*bf16"…
+    Pointers from torch allocations are 16-byte aligned, so they get tt.divisibility like the launcher's.
+    """
+    signature, constexprs, attrs = {}, {}, {}
+    for index, param in enumerate(kernel.params):
+        name = param.name
+        if name in pointer_types:
+            signature[name] = pointer_types[name]
+            attrs[(index,)] = [["tt.divisibility", 16]]
+            continue
+        value = values[name]
+        if param.is_constexpr or not isinstance(value, int) or isinstance(value, bool) or value == 1:
+            signature[name] = "constexpr"
+            constexprs[name] = value
+            continue
+        signature[name] = _int_type(value)
+        if value % 16 == 0:
+            attrs[(index,)] = [["tt.divisibility", 16]]
+    return signature, constexprs, attrs
+
+
+def _cases():
+    """(id, kernel name, values, pointer types, config, expect_wgmma)."""
+    cases = []
+    batch = 4096
+    for n in (256, 1024, 4096):
+        m = int(n ** 0.5)
+        for dname, dtype, is_complex, precision in DTYPES:
+            if (n == 256 and dname != "bf16") or (n == 4096 and dname not in ("fp32", "bf16", "complex64")):
+                continue  # representative subset: keeps the test within its ~2-minute budget
+            element = torch.tensor([], dtype=dtype).element_size()
+            ptr = "*" + TRITON_TYPE[dtype]
+            # pass 1 (x → z, contiguous rows) and pass 2 (z → y, permuted: inner stride l)
+            passes = {"pass1": (n, m, 1, n, m, 1), "pass2": (n, 1, m, n, 1, m)}
+            for pname, (sa_b, sa_g, sa_k, so_b, so_g, so_n) in passes.items():
+                values = dict(B=batch, NG=m, N=m, K=m, sa_b=sa_b, sa_g=sa_g, sa_k=sa_k, sw_g=m * m, sw_n=m, sw_k=1,
+                              so_b=so_b, so_g=so_g, so_n=so_n, B_BUCKET=1, STRIDE_KEY=block_gemm._stride_key(sa_k, 1, so_n),
+                              IS_COMPLEX=is_complex, CONJ_W=False, PRECISION=precision)
+                heuristic = block_gemm._heuristic(dict(a_re=torch.empty(0, dtype=dtype), N=m, K=m, NG=m, IS_COMPLEX=is_complex))
+                configs = {"heuristic": heuristic, "group1": dict(BLOCK_B=64, GROUP=1, BLOCK_N=min(64, m),
+                                                                  BLOCK_K=min(64, m), num_warps=4)}
+                if dname != "bf16":
+                    configs.pop("group1")
+                for cname, config in configs.items():
+                    wgmma = dname == "bf16" and n >= 1024 and cname == "group1"
+                    cases.append((f"gemm-{pname}-{dname}-n{n}-{cname}", "gemm", values,
+                                  {p: ptr for p in POINTERS["gemm"]}, config, wgmma))
+            if n == 1024 and dname in ("fp32", "bf16", "complex64"):  # weight gradient: fp32 partial sums out
+                values = dict(B=batch, NG=m, N=m, K=m, SPLIT=4, sgo_b=n, sgo_g=1, sgo_n=m, sa_b=n, sa_g=1, sa_k=m,
+                              B_BUCKET=1, STRIDE_KEY=0, IS_COMPLEX=is_complex, PRECISION=precision)
+                config = block_gemm._heuristic(dict(a_re=torch.empty(0, dtype=dtype), N=m, K=m, NG=m,
+                                                    IS_COMPLEX=is_complex, SPLIT=4))
+                types = {p: (ptr if not p.startswith("dw") else "*fp32") for p in POINTERS["wgrad"]}
+                cases.append((f"wgrad-{dname}-n{n}", "wgrad", values, types, config, False))
+    return cases
+
+
+CASES = _cases()
+
+
+def _compile(kernel_name, values, pointer_types, config, capability):
+    kernel = block_gemm._KERNELS[kernel_name]
+    config = dict(config)
+    num_warps = config.pop("num_warps")
+    signature, constexprs, attrs = specialise(kernel, {**values, **config}, pointer_types)
+    source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs, attrs=attrs)
+    return triton.compile(source, target=GPUTarget("cuda", capability, 32),
+                          options={"num_warps": num_warps, "num_stages": 2})
+
+
+def test_specialise_follows_the_launcher_rules():
+    kernel = block_gemm._KERNELS["gemm"]
+    values = dict(B=4096, NG=32, N=32, K=1, sa_b=1024, sa_g=32, sa_k=1, sw_g=1024, sw_n=32, sw_k=1, so_b=1024,
+                  so_g=32, so_n=1, B_BUCKET=1, STRIDE_KEY=7, IS_COMPLEX=False, CONJ_W=False, PRECISION="ieee",
+                  BLOCK_B=64, GROUP=1, BLOCK_N=32, BLOCK_K=32)
+    signature, constexprs, attrs = specialise(kernel, values, {p: "*bf16" for p in POINTERS["gemm"]})
+    assert signature["K"] == "constexpr" and constexprs["K"] == 1 and signature["sa_b"] == "i32"
+    index = [p.name for p in kernel.params].index("sa_b")
+    assert attrs[(index,)] == [["tt.divisibility", 16]] and (index + 2,) not in attrs  # sa_k = 1 is constexpr
+
+
+@pytest.mark.parametrize("capability", [80, 90])
+def test_every_kernel_dtype_and_config_compiles_without_spills(capability):
+    start = time.perf_counter()
+    failures, wgmma_seen, known_spills = [], [], []
+    for case_id, kernel_name, values, pointer_types, config, want_wgmma in CASES:
+        try:
+            compiled = _compile(kernel_name, values, pointer_types, config, capability)
+        except Exception as error:  # a compile error is a failure of this case, reported with the others
+            failures.append(f"{case_id}: compile error {type(error).__name__}: {str(error)[:200]}")
+            continue
+        meta = compiled.metadata
+        if not isinstance(getattr(meta, "shared", None), int) or "cubin" not in compiled.asm:
+            failures.append(f"{case_id}: compiled kernel has no shared-memory size or cubin (Triton API changed?)")
+            continue
+        # Triton fills n_spills only when a kernel is loaded on a GPU: read the cubin's resource usage instead
+        spills = _spills_from_asm(compiled)
+        if spills and dtype_name(case_id) in SPILL_FREE:
+            failures.append(f"{case_id}: {spills} bytes of register spills")
+        elif spills:
+            known_spills.append(f"{case_id}: {spills} bytes")
+        if meta.shared > SHARED_LIMIT[capability]:
+            failures.append(f"{case_id}: {meta.shared} bytes of shared memory > {SHARED_LIMIT[capability]}")
+        if capability == 90 and want_wgmma:
+            wgmma_seen.append(case_id)
+            if "wgmma" not in compiled.asm["ptx"]:
+                failures.append(f"{case_id}: bf16 forward did not lower to wgmma on sm_90")
+    if known_spills:  # reported, not failed: see SPILL_FREE
+        warnings.warn(f"sm_{capability}: fp32/complex64 heuristic tiles spill registers: " + "; ".join(known_spills))
+    assert not failures, "\n".join(failures)
+    if capability == 90:
+        assert wgmma_seen, "no bf16 n >= 1024 case was checked for wgmma"
+    print(f"sm_{capability}: {len(CASES)} kernels compiled in {time.perf_counter() - start:.1f} s")
+
+
+def _spills_from_asm(compiled) -> int:
+    """Spill bytes from the cubin's resource usage (cuobjdump -res-usage ships with the wheel's ptxas)."""
+    import re
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import triton.backends.nvidia as nvidia
+
+    cuobjdump = Path(nvidia.__file__).parent / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as handle:
+        handle.write(compiled.asm["cubin"])
+        handle.flush()
+        text = subprocess.run([str(cuobjdump), "-res-usage", handle.name], capture_output=True, text=True).stdout
+    usage = re.findall(r"REG:(\d+) STACK:(\d+)", text)
+    assert usage, f"cuobjdump -res-usage gave no resource line:\n{text[:500]}"
+    return sum(int(stack) for _, stack in usage)  # stack frame bytes: where spilled registers go
