@@ -9,15 +9,21 @@ Rows timed (median of --repeats runs, same process, same device):
   two_bmm       the plain two-bmm path written out naively (contiguous copies around each bmm), the
                 baseline our multiply must not be slower than
   fft           torch.fft.fft on complex64 of the same batch
-  monarch_dft   the exact Monarch DFT (complex64) through monarch_multiply
+  monarch_dft   the exact Monarch DFT (complex64) through monarch_multiply, input permutation in strides
+Variants are timed interleaved round by round (common.timing.interleaved_times).
 """
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
-from benchmarks.timing import environment, markdown_table, median_time, pick_device, write_results
+from benchmarks.timing import pick_device
+from common.environment import describe_environment
+from common.files import write_json_atomic, write_text_atomic
+from common.tables import markdown_table
+from common.timing import interleaved_times
 from monarch_core import dft_monarch, factor_pair, monarch_multiply
 
 
@@ -32,6 +38,11 @@ def plain_two_bmm(x, w1, w2):
     return y.permute(1, 2, 0).reshape(batch, s * l).contiguous()
 
 
+def write_results(out_dir: str, stem: str, payload: dict, markdown: str):
+    out = Path(out_dir)
+    return write_json_atomic(out / f"{stem}.json", payload), write_text_atomic(out / f"{stem}.md", markdown)
+
+
 def run(device: torch.device, sizes, dtype: torch.dtype, elements: float, repeats: int) -> list[dict]:
     rows = []
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -44,13 +55,13 @@ def run(device: torch.device, sizes, dtype: torch.dtype, elements: float, repeat
         w2 = torch.randn(b2, b1, b1, generator=gen).to(device, dtype)
         xc = torch.randn(batch, n, dtype=torch.complex64, generator=gen).to(device)
         perm, d1, d2 = dft_monarch(n, dtype=torch.complex64, device=device)
-        times = {
-            "dense": median_time(lambda: x @ W.T, device, repeats),
-            "monarch": median_time(lambda: monarch_multiply(x, w1, w2), device, repeats),
-            "two_bmm": median_time(lambda: plain_two_bmm(x, w1, w2), device, repeats),
-            "fft": median_time(lambda: torch.fft.fft(xc), device, repeats),
-            "monarch_dft": median_time(lambda: monarch_multiply(xc[:, perm], d1, d2), device, repeats),
-        }
+        times = interleaved_times({  # round by round, so load changes hit every row alike
+            "dense": lambda: x @ W.T,
+            "monarch": lambda: monarch_multiply(x, w1, w2),
+            "two_bmm": lambda: plain_two_bmm(x, w1, w2),
+            "fft": lambda: torch.fft.fft(xc),
+            "monarch_dft": lambda: monarch_multiply(xc, d1, d2, input_transposed=True),
+        }, device, repeats)
         rows.append({
             "n": n, "batch": batch, "dtype": str(dtype).replace("torch.", ""), "sizes": [b1, b2],
             "seconds": times,
@@ -68,7 +79,7 @@ def main(args) -> int:
     device = pick_device(args.device)
     dtype = getattr(torch, args.dtype)
     rows = [row for elements in args.elements for row in run(device, args.sizes, dtype, elements, args.repeats)]
-    env = environment(device)
+    env = describe_environment(device)
     table = markdown_table(
         ["n", "batch", "dense ms", "monarch ms", "two-bmm ms", "fft (c64) ms", "monarch DFT (c64) ms",
          "monarch vs dense", "monarch vs two-bmm", "monarch DFT / fft time"],
@@ -77,8 +88,8 @@ def main(args) -> int:
           f"{r['monarch_dft_over_fft_time']:.2f}"] for r in rows],
     )
     markdown = (f"# Monarch multiply benchmark ({env['device']})\n\n"
-                f"torch {env['torch']}, dtype {args.dtype} for dense/monarch/two-bmm, complex64 for the DFT rows; "
-                f"batch·n ∈ {{{', '.join(str(int(e)) for e in args.elements)}}}; median of {args.repeats} runs.\n\n"
+                f"torch {env['torch']}, {env['threads']} threads, 1-min load average {env['load_average_1min']}; dtype {args.dtype} for dense/monarch/two-bmm, complex64 for the DFT rows; "
+                f"batch·n ∈ {{{', '.join(str(int(e)) for e in args.elements)}}}; median of {args.repeats} interleaved rounds.\n\n"
                 f"Command: `{env['command']}`\n\n{table}\n"
                 "Speed-ups are time ratios measured in the same run (higher is better for Monarch).\n")
     print("\n" + table)
