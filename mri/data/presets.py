@@ -11,7 +11,7 @@ OPTION = {"shape": "--shape", "slices": "--slices", "n_train": "--n-train-scans"
           "calib": "calib", "espirit_max_iter": "espirit_max_iter", "seed": "--seed",
           "b0_hz": "--mismatch b0", "gradient_delay": "--mismatch delay", "readout_bw_hz": "--mismatch bw",
           "maps": "--mismatch maps"}
-ESPIRIT_KERNEL = 6
+MIN_CALIB = 8  # ESPIRiT needs a kernel ≥ 4 (coil_maps.espirit_kernel) inside the box
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ class SimConfig:
         if len(self.snr_db) not in (1, 2) or (len(self.snr_db) == 2 and self.snr_db[0] > self.snr_db[1]):
             bad("snr_db", self.snr_db, "one value or LOW HIGH with LOW ≤ HIGH")
         calib = self.calib or calibration_width(self.shape)
-        if not ESPIRIT_KERNEL < calib <= min(self.shape):
-            bad("calib", calib, f"a calibration width in ({ESPIRIT_KERNEL}, {min(self.shape)}]")
+        if not MIN_CALIB <= calib <= min(self.shape):
+            bad("calib", calib, f"a calibration width in [{MIN_CALIB}, {min(self.shape)}]")
         if not self.accelerations:
             bad("accelerations", self.accelerations, "at least one acceleration > 1")
         for acc in self.accelerations:

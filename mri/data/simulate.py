@@ -31,7 +31,7 @@ from scipy import ndimage
 
 from common.errors import FormatError, RunExistsError
 from common.files import atomic_h5, write_json_atomic
-from mri.data.coil_maps import birdcage_maps, draw_birdcage, estimate_maps
+from mri.data.coil_maps import birdcage_maps, draw_birdcage, espirit_kernel, estimate_maps
 from mri.data.masks import calibration_width, mask_key, poisson_disc_mask
 from mri.data.mismatch import b0_kspace, delay_phase, off_resonance_map, readout_times
 from mri.data.presets import SimConfig
@@ -147,7 +147,8 @@ def simulate_scan(config: SimConfig, index: int, path, pbar=None) -> Path:
             acquired = ideal if not config.has_mismatch else acquire(coil_images, shape, config, field)
             y, y_ideal = acquired + noise, ideal + noise
             if stored_true_maps is None:
-                est = estimate_maps(y[0], calib_width=calib, max_iter=config.espirit_max_iter)
+                est = estimate_maps(y[0], calib_width=calib, kernel_width=espirit_kernel(calib),
+                                    max_iter=config.espirit_max_iter)
             else:
                 est = stored_true_maps
             kspace[s] = y.transpose(2, 3, 0, 1)

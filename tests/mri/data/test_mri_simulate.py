@@ -80,3 +80,52 @@ def test_generation_is_seeded_resumable_and_guarded(tiny_config, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
     with pytest.raises(FileExistsError, match="other settings"):
         simulate_dataset(config.replace(coils=2), tmp_path, progress=False)
+
+
+def _pair(tmp_path, **mismatch):
+    """The same tiny scan (phantom, noise-free in practice: 200 dB) simulated ideal and with a mismatch."""
+    from mri.data.presets import PRESETS
+
+    base = PRESETS["tiny"].replace(shape=(32, 32), slices=1, n_scans=1, coils=2, accelerations=(2.0,),
+                                   source="phantom", snr_db=(200.0,), espirit_max_iter=10)
+    files = []
+    for name, config in [("ideal", base.replace(maps=mismatch.get("maps", "espirit"))), ("mismatch", base.replace(**mismatch))]:
+        files.append(simulate_dataset(config, tmp_path / name, progress=False)[0])
+    with h5py.File(files[0], "r") as a, h5py.File(files[1], "r") as b:
+        return {k: a[k][()] for k in ("kspace", "maps", "target", "truth")}, \
+               {k: b[k][()] for k in ("kspace", "maps", "target", "truth")}, dict(b.attrs)
+
+
+def test_integer_gradient_delay_shifts_the_stored_kspace_along_the_readout(tmp_path):
+    ideal, delayed, attrs = _pair(tmp_path, gradient_delay=1.0, maps="true")
+    assert attrs["gradient_delay"] == 1.0 and attrs["maps"] == "true"
+    # readout = last in-plane axis (kz, file axis 2): sample j of the delayed scan is sample j+1 of the ideal
+    scale = np.abs(ideal["kspace"]).max()
+    np.testing.assert_allclose(delayed["kspace"][:, :, :-1], ideal["kspace"][:, :, 1:], atol=1e-5 * scale)
+    # the stored target is the ideal image with the stored (here: true) maps, not Aᴴ of the acquired data
+    np.testing.assert_allclose(delayed["target"], ideal["target"], atol=1e-6 * np.abs(ideal["target"]).max())
+    np.testing.assert_array_equal(delayed["truth"], ideal["truth"])
+    np.testing.assert_allclose(rss(delayed["maps"][..., 0], axis=-1), 1.0, atol=1e-5)
+
+
+def test_b0_mismatch_leaves_the_echo_centre_and_changes_the_rest(tmp_path):
+    ideal, b0, attrs = _pair(tmp_path, b0_hz=150.0, maps="true")
+    centre = ideal["kspace"].shape[2] // 2  # t = 0 at the readout's k-space centre: no phase accrued yet
+    scale = np.abs(ideal["kspace"]).max()
+    np.testing.assert_allclose(b0["kspace"][:, :, centre], ideal["kspace"][:, :, centre], atol=1e-5 * scale)
+    assert np.abs(b0["kspace"] - ideal["kspace"]).max() > 1e-3 * scale
+    with h5py.File(tmp_path / "mismatch" / "SIM_000.h5", "r") as f:
+        assert np.isclose(np.abs(f["mismatch/b0_field_hz"][()]).max(), 150.0, rtol=0.1)
+
+
+def test_mismatch_track_with_espirit_maps_keeps_targets_near_the_truth(tmp_path):
+    ideal, mis, _ = _pair(tmp_path, b0_hz=60.0, gradient_delay=0.3)
+    truth = np.abs(mis["truth"][..., 0])
+    inside = truth > 0.2 * truth.max()
+    np.testing.assert_allclose(rss(mis["maps"][..., 0], axis=-1)[inside], 1.0, atol=1e-3)
+    assert not np.allclose(mis["maps"], ideal["maps"])  # estimated from the mismatched calibration data
+    target = np.abs(mis["target"][..., 0, 0])
+    assert np.linalg.norm((target - truth)[inside]) / np.linalg.norm(truth[inside]) < 0.05
+    S = mr.linop.Sense(mis["maps"][0, ..., 0].transpose(2, 0, 1))
+    adjoint = S.H(mis["kspace"][0, :, :, 0].transpose(2, 0, 1))
+    assert np.linalg.norm(mis["target"][0, :, :, 0, 0] - adjoint) > 1e-3 * np.linalg.norm(adjoint)
