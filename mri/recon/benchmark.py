@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from common.environment import device_name
+from common.timing import median_time
 from mri.recon.models import build_model, transform_of
 
 DEFAULT_SIZES = ((256, 256), (512, 160))
@@ -15,8 +17,6 @@ def bench_models(models, sizes=DEFAULT_SIZES, device="cpu", batch: int = 1, coil
                  scale: str = "full", max_seconds: float = 60.0) -> list[dict]:
     """[{model, transform, size, device, slices_per_s, ms_per_slice}] — median of `repeats` timed calls
     after one warm-up; a model whose warm-up call exceeds `max_seconds` is timed once (noted)."""
-    from benchmarks.timing import device_description, median_time
-
     device = torch.device(device)
     rows = []
     for h, w in sizes:
@@ -33,6 +33,6 @@ def bench_models(models, sizes=DEFAULT_SIZES, device="cpu", batch: int = 1, coil
                 if reps > 1:
                     seconds = median_time(fn, device, repeats=reps, warmup=1)
             rows.append({"model": name, "transform": transform_of(name), "size": f"{h}x{w}", "device": device.type,
-                         "device_name": device_description(device), "batch": batch, "coils": coils, "scale": scale,
+                         "device_name": device_name(device), "batch": batch, "coils": coils, "scale": scale,
                          "repeats": reps, "slices_per_s": batch / seconds, "ms_per_slice": 1e3 * seconds / batch})
     return rows

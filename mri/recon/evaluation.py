@@ -10,19 +10,21 @@ import time
 import numpy as np
 import torch
 
-from mri.recon.metrics import mean_se, volume_metrics
-from mri.recon.training import ReconSlices, central_indices, load_model, open_slices, pick_device, to_device
+from common.device import resolve_device
+from common.stats import format_mean_se, mean_se
+from mri.recon.metrics import volume_metrics
+from mri.recon.training import ReconSlices, central_indices, load_model, open_slices, to_device
 
 METRICS = ("psnr", "ssim", "nrmse", "complex_psnr")
 
 
 @torch.no_grad()
-def reconstruct_volumes(model, data_dir, acceleration, scans=None, echo=0, device="cpu", batch_size=8,
-                        max_slices_per_scan=None):
+def reconstruct_volumes(model, data_dir, acceleration, scans=None, echo=0, device="auto", batch_size=8,
+                        max_slices_per_scan=None, format: str = "auto"):
     """{scan_id: (target (S, H, W), prediction (S, H, W))} as complex numpy arrays, and seconds spent
     in the model. Masks are those stored per scan (fixed, deterministic)."""
-    device = pick_device(device) if isinstance(device, str) else device
-    reader = open_slices(data_dir, scans, acceleration, echo)
+    device = resolve_device(device) if isinstance(device, str) else device
+    reader = open_slices(data_dir, scans, acceleration, echo, format)
     data = ReconSlices(reader, central_indices(reader, max_slices_per_scan))
     loader = torch.utils.data.DataLoader(data, batch_size, shuffle=False)
     model = model.to(device).eval()
@@ -45,8 +47,8 @@ def reconstruct_volumes(model, data_dir, acceleration, scans=None, echo=0, devic
     return volumes, seconds
 
 
-def evaluate(model, data_dir, acceleration, scans=None, echo=0, device="cpu", batch_size=8,
-             max_slices_per_scan=None, keep_examples: bool = True) -> dict:
+def evaluate(model, data_dir, acceleration, scans=None, echo=0, device="auto", batch_size=8,
+             max_slices_per_scan=None, keep_examples: bool = True, format: str = "auto") -> dict:
     """Metrics of `model` on the test `scans` (ids; None = all) at `acceleration`.
 
     Returns {"per_volume": [{scan_id, psnr, ssim, nrmse, complex_psnr}], "<metric>_mean",
@@ -54,7 +56,7 @@ def evaluate(model, data_dir, acceleration, scans=None, echo=0, device="cpu", ba
     {target, prediction} middle slice of the first volume as complex arrays}.
     """
     volumes, seconds = reconstruct_volumes(model, data_dir, acceleration, scans, echo, device, batch_size,
-                                           max_slices_per_scan)
+                                           max_slices_per_scan, format)
     per_volume = [{"scan_id": scan, **volume_metrics(t, p)} for scan, (t, p) in volumes.items()]
     report = {"per_volume": per_volume, "acceleration": float(acceleration), "scans": list(volumes)}
     for m in METRICS:
@@ -68,9 +70,11 @@ def evaluate(model, data_dir, acceleration, scans=None, echo=0, device="cpu", ba
     return report
 
 
-def evaluate_run(run_dir, data_dir=None, acceleration=None, scans=None, device="cpu", which="best", **kwargs) -> dict:
-    """Evaluate the checkpoint of a training run (defaults: its own data folder and acceleration)."""
-    model, cfg = load_model(run_dir, which, pick_device(device))
+def evaluate_run(run_dir, data_dir=None, acceleration=None, scans=None, device="auto", which="best",
+                 trust: bool = False, **kwargs) -> dict:
+    """Evaluate the checkpoint of a training run (defaults: its own data folder, format and acceleration)."""
+    model, cfg = load_model(run_dir, which, resolve_device(device), trust)
+    kwargs.setdefault("format", cfg.format)
     return evaluate(model, data_dir or cfg.data_dir, acceleration or cfg.acceleration, scans, cfg.echo, device,
                     **kwargs)
 
@@ -81,8 +85,8 @@ def strip_examples(report: dict) -> dict:
 
 
 def format_report(name: str, report: dict) -> str:
-    return (f"{name}: PSNR {report['psnr_mean']:.2f} ± {report['psnr_se']:.2f} dB, SSIM {report['ssim_mean']:.4f} ± "
-            f"{report['ssim_se']:.4f}, nRMSE {report['nrmse_mean']:.4f}, complex PSNR {report['complex_psnr_mean']:.2f} "
+    return (f"{name}: PSNR {format_mean_se(report['psnr_mean'], report['psnr_se'], 2, 'dB')}, SSIM "
+            f"{format_mean_se(report['ssim_mean'], report['ssim_se'])}, nRMSE {report['nrmse_mean']:.4f}, complex PSNR {report['complex_psnr_mean']:.2f} "
             f"dB over {len(report['per_volume'])} volume(s), {report['slices_per_s']:.1f} slices/s")
 
 

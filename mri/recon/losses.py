@@ -8,12 +8,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("l1", "ssim", "l1+ssim")
+from mri.recon.model_names import LOSSES  # noqa: F401 (the names live beside the model names: no torch there)
 
 
 def complex_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean |pred − target| over complex pixels."""
-    return (pred - target).abs().mean()
+    """mean |pred − target| over complex pixels: (B, H, W) → (B,), one value per image."""
+    return (pred - target).abs().flatten(1).mean(dim=1)
 
 
 def ssim_torch(pred: torch.Tensor, target: torch.Tensor, data_range: torch.Tensor, win: int = 7) -> torch.Tensor:
@@ -30,14 +30,15 @@ def ssim_torch(pred: torch.Tensor, target: torch.Tensor, data_range: torch.Tenso
     return s.flatten(1).mean(dim=1)
 
 
-def reconstruction_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Loss `name` (see LOSSES) between complex (B, H, W) images."""
+def reconstruction_loss(name: str, pred: torch.Tensor, target: torch.Tensor, per_sample: bool = False) -> torch.Tensor:
+    """Loss `name` (see LOSSES) between complex (B, H, W) images: the batch mean, or with
+    per_sample=True the (B,) loss of each image (the training engine averages those itself)."""
     if name not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")
-    loss = 0.0
+    loss = torch.zeros(pred.shape[0], device=pred.device)
     if "l1" in name:
         loss = loss + complex_l1(pred, target)
     if "ssim" in name:
         t = target.abs()
-        loss = loss + 1 - ssim_torch(pred.abs(), t, t.flatten(1).amax(dim=1)).mean()
-    return loss
+        loss = loss + 1 - ssim_torch(pred.abs(), t, t.flatten(1).amax(dim=1))
+    return loss if per_sample else loss.mean()

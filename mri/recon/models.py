@@ -1,18 +1,15 @@
-"""The reconstruction models of the benchmark by name, and how to build them.
+"""Build the reconstruction models of the registry (`mri.recon.model_names`) by name.
 
-    zf          zero-filled SENSE (Aᴴy)                         no training
-    cg-sense    sigpy SenseRecon (ℓ2, conjugate gradient)        no training
-    l1-wavelet  sigpy L1WaveletRecon                            no training
-    msense      zf with a learned Monarch IFFT per axis           (the paper's mSENSE)
-    dsense      zf with a learned dense IFFT per axis
-    unet        U-Net on the zf image                           (the paper's learned baseline)
-    unrolled-fft | unrolled-dense | unrolled-monarch           unrolled network, transform in A
-    modl-fft | modl-dense | modl-monarch                       the same with CG data consistency
+    model = build_model("unrolled-monarch", (H, W), scale="small", steps=4)
+
+Each name's `ModelSpec` says its family (which builder below), transform kind and fixed options;
+`scale` picks the size preset (DEFAULTS) and keyword overrides replace single settings.
 """
 from __future__ import annotations
 
 from mri.recon.classical import ClassicalRecon
-from mri.recon.model_names import MODELS, UNTRAINED, transform_of  # noqa: F401 (re-exported)
+from mri.recon.model_names import (DEFAULT_MODELS, ModelSpec, known_models, registry, spec_of,  # noqa: F401
+                                   transform_of, untrained_models)
 from mri.recon.unet import UnetRecon
 from mri.recon.unrolled import UnrolledNet
 from mri.recon.zero_filled import ZeroFilledSense
@@ -25,22 +22,48 @@ DEFAULTS = {
 }
 
 
-def build_model(name: str, shape, scale: str = "small", **overrides):
-    """A fresh model `name` (see MODELS) for (H, W) slices; `scale` picks DEFAULTS, `overrides`
-    replace single settings (steps, resblocks, channels, step_size, cg_iters, unet_chans, unet_pools, unet_residual,
-    lamda, max_iter)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose from {MODELS}")
-    if scale not in DEFAULTS:
-        raise ValueError(f"scale must be one of {sorted(DEFAULTS)}, got {scale!r}")
-    cfg = {**DEFAULTS[scale], **{k: v for k, v in overrides.items() if v is not None}}
-    if name in ("zf", "msense", "dsense"):
-        return ZeroFilledSense(shape, transform_of(name))
-    if name in ("cg-sense", "l1-wavelet"):
-        return ClassicalRecon(name, cfg.get("lamda"), cfg.get("max_iter", 30))
-    if name == "unet":
-        return UnetRecon(shape, cfg["unet_chans"], cfg["unet_pools"], residual=cfg.get("unet_residual", True))
-    dc = "gradient" if name.startswith("unrolled-") else "cg"
+def _zero_filled(shape, spec: ModelSpec, cfg: dict):
+    return ZeroFilledSense(shape, spec.transform)
+
+
+def _classical(shape, spec: ModelSpec, cfg: dict):
+    return ClassicalRecon(spec.options["method"], cfg.get("lamda"), cfg.get("max_iter", 30))
+
+
+def _unet(shape, spec: ModelSpec, cfg: dict):
+    return UnetRecon(shape, cfg["unet_chans"], cfg["unet_pools"], residual=cfg["unet_residual"])
+
+
+def _unrolled(shape, spec: ModelSpec, cfg: dict):
     extra = {k: cfg[k] for k in ("step_size", "cg_iters", "cg_lambda") if k in cfg}
-    return UnrolledNet(shape, transform_of(name), cfg["steps"], cfg["resblocks"], cfg["channels"],
-                       data_consistency=dc, **extra)
+    return UnrolledNet(shape, spec.transform, cfg["steps"], cfg["resblocks"], cfg["channels"],
+                       data_consistency=cfg["data_consistency"], **extra)
+
+
+#: family → builder(shape, spec, settings)
+BUILDERS = {"zero-filled": _zero_filled, "classical": _classical, "unet": _unet, "unrolled": _unrolled}
+
+
+def build_model(name: str, shape, scale: str = "small", **overrides):
+    """A fresh model `name` (see model_names) for (H, W) slices; `scale` picks DEFAULTS, `overrides`
+    replace single settings (steps, resblocks, channels, step_size, cg_iters, cg_lambda, unet_chans,
+    unet_pools, lamda, max_iter). Raises ConfigError for an unknown name or scale."""
+    from common.errors import ConfigError
+
+    spec = spec_of(name)
+    if scale not in DEFAULTS:
+        raise ConfigError(f"scale must be one of {sorted(DEFAULTS)}, got {scale!r}")
+    cfg = {**DEFAULTS[scale], **spec.options, **{k: v for k, v in overrides.items() if v is not None}}
+    return BUILDERS[spec.family](shape, spec, cfg)
+
+
+def transform_parameter_count(model) -> int:
+    """Number of (real) parameters in the model's learnable transforms (LearnableDFT modules)."""
+    from common.training import transform_parameters
+    from monarch_core import LearnableDFT
+
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in transform_parameters(model, (LearnableDFT,)))
+
+
+MODELS = known_models()
+UNTRAINED = untrained_models()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from common.errors import ConfigError
 from mri.recon.fourier import Fourier2d
 
 
@@ -28,12 +29,29 @@ class SenseOp(nn.Module):
     Args:
         maps: (B, coils, H, W) or (coils, H, W) (shared by the batch) complex coil sensitivities.
         mask: (B, H, W) or (H, W) sampling mask (1 = sampled), or None for full sampling.
-        transform: "fft", "dense", "monarch" (a fresh `Fourier2d`) or a module with forward/adjoint
-            over the last two axes (e.g. a model's learned `Fourier2d`, shared across batches).
+        transform: "fft" (the fixed centred FFT) or a module with forward/adjoint over the last two
+            axes (e.g. a model's learned `Fourier2d`). A learned kind is never given by name: a fresh,
+            untrained transform made here would silently not be the model's (ConfigError).
+
+    A model builds its operator once (`SenseOp(transform=module)` without maps) and binds each batch's
+    maps and mask with `with_data(maps, mask)`, which shares the transform module.
     """
 
-    def __init__(self, maps: torch.Tensor, mask: torch.Tensor | None = None, transform="fft"):
+    def __init__(self, maps: torch.Tensor | None = None, mask: torch.Tensor | None = None, transform="fft"):
         super().__init__()
+        if isinstance(transform, str) and transform != "fft":
+            raise ConfigError(f"SenseOp(transform={transform!r}): a learned transform must be passed as a module "
+                              "(e.g. the model's Fourier2d), not by name", hint="use transform=Fourier2d(shape, kind)")
+        self.transform = transform
+        self.maps = self.mask = None
+        if maps is not None:
+            self._bind(maps, mask)
+
+    def with_data(self, maps: torch.Tensor, mask: torch.Tensor | None = None) -> "SenseOp":
+        """A SenseOp for these maps and mask sharing this operator's transform module (cheap)."""
+        return SenseOp(maps, mask, self.transform)
+
+    def _bind(self, maps, mask):
         maps = _as_batched("maps", maps, 4, "(B, coils, H, W) or (coils, H, W)")
         if not maps.is_complex():
             raise TypeError(f"maps must be complex, got {maps.dtype}")
@@ -46,9 +64,8 @@ class SenseOp(nn.Module):
                                  f"expected the mask's last two dims to be {shape}")
             mask = mask.to(device=maps.device, dtype=maps.real.dtype).unsqueeze(1)  # (B, 1, H, W)
         self.mask = mask
-        if isinstance(transform, str):
-            transform = Fourier2d(shape, transform, dtype=maps.dtype).to(maps.device)
-        self.transform = transform
+        if isinstance(self.transform, str):  # "fft": the fixed transform has no parameters to share
+            self.transform = Fourier2d(shape, "fft", dtype=maps.dtype).to(maps.device)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -1,128 +1,207 @@
-"""Training of the learned reconstruction models (single process, or data-parallel under torchrun).
+"""Training of the learned reconstruction models on the shared engine (`common.training.train_loop`:
+seeding, resume with a config check, weights_only checkpoints, metrics.jsonl, AMP, DDP, stops).
 
     run_dir = train(TrainConfig(data_dir=..., model="msense", acceleration=2, n_train_scans=1, ...))
 
-Scans are the unit of splitting: the first `n_train_scans` scans (sorted ids) train unless
-`train_scans` names them. Masks are the per-scan Poisson-disc masks stored in the files ("fixed", as
-SKM-TEA) or drawn per slice and epoch from a seeded bank ("random"). Loss: complex L1 (default), SSIM
-or both; Adam with two parameter groups — the learnable transforms (`transform_lr`, no weight decay,
-which would pull the DFT factors towards zero) and everything else (`lr`, `weight_decay`).
-Every epoch `last.pt` is written atomically (model, optimiser, scaler, history, epoch), `best.pt`
-when the epoch's loss (validation loss when `val_scans` are given) improves, and a line is appended
-to `metrics.jsonl`. `resume=True` continues from `last.pt`; data order and random masks depend only
-on (seed, epoch), so a resumed run equals an uninterrupted one.
+Data: a folder of scans read by a registered reader (`READERS`: "skmtea" — SKM-TEA layout, also our
+simulated data — or "fastmri"), chosen by `--format` or, with "auto", by the first file's contents.
+Scans are the unit of splitting (slices of one scan stay together). Default scans: the dataset's
+meta.json "splits" {"train", "val", "test"} when it has them (simulated data), else the first
+`n_train_scans` scans (sorted ids) train and the last `n_test_scans` test (`split_scans`);
+`train_scans` / `val_scans` name scans explicitly. `best.pt` is chosen on the validation loss when
+there are validation scans (on the training loss otherwise); test scans are never read here.
 
-Under `torchrun --nproc_per_node N` (WORLD_SIZE, RANK, LOCAL_RANK) it trains data-parallel with
-DistributedDataParallel (NCCL on CUDA, one GPU per LOCAL_RANK; gloo on CPU). `batch_size` stays the
-global batch: every rank walks the same (seed, epoch) order and takes every N-th slice of each batch
-(not torch's DistributedSampler, which splits the epoch and pads its tail with repeated slices), and
-weights its mean loss by its share of the batch, so DDP's gradient average is the single-process
-gradient and N processes reach the same weights as one. Losses are summed over ranks before logging;
-rank 0 alone writes the run folder.
+Masks: "fixed" uses each scan's stored mask (SKM-TEA's Poisson-disc masks; fastMRI: one seeded mask
+per volume); "random" draws a fresh Poisson-disc mask for every (seed, epoch, slice) during training
+(`mri.data.masks.poisson_disc_mask`), as SKM-TEA trains. Validation always uses the fixed masks.
+Loss: complex L1 (default), SSIM or both, per slice, averaged over the global batch. The optimiser
+rule (transform parameters: `transform_lr`, no weight decay) is the engine's.
+
+Under `torchrun --nproc_per_node N` it trains data-parallel with `batch_size` as the global batch
+(see common.training). This module imports torch only inside functions, so `run.py --help` (which
+builds its options from `TrainConfig`) stays fast.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.distributed as dist
+from common.config_cli import option
+from common.errors import ConfigError, FormatError
+from mri.recon.model_names import LOSSES, is_trainable, known_models
 
-from mri.data.h5files import write_text_atomically
-from mri.recon.losses import reconstruction_loss
-from mri.recon.models import UNTRAINED, build_model
+MASK_MODES = ("fixed", "random")
+FORMATS = ("auto", "skmtea", "fastmri")
 
 
 @dataclass
 class TrainConfig:
-    data_dir: str = "datasets/mri/sim-default"
-    model: str = "msense"
-    scale: str = "small"                 # model size preset (models.DEFAULTS): tiny | small | full
-    model_kwargs: dict = field(default_factory=dict)
-    acceleration: float = 4.0
-    n_train_scans: int = 1
-    train_scans: list | None = None       # explicit scan ids (overrides n_train_scans)
-    val_scans: list | None = None         # when given, best.pt is chosen on their loss
-    masks: str = "fixed"                  # fixed (stored per scan) | random (seeded bank per slice/epoch)
-    mask_bank: int = 32
-    echo: int = 0
-    max_slices_per_scan: int | None = None  # reduced protocols: keep this many central slices per scan
-    epochs: int = 10
-    batch_size: int = 4                   # global batch: under torchrun split over the processes
-    lr: float = 1e-3
-    transform_lr: float = 1e-3
-    weight_decay: float = 0.0
-    loss: str = "l1"
-    amp: bool = False
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int = 0
-    out_dir: str = "runs/mri"
-    run_name: str | None = None
-    resume: bool = False
-    progress: bool = True
+    data_dir: str = option("datasets/mri/sim-default", "folder of .h5 scans (SKM-TEA layout or fastMRI)",
+                           flag="--data", metavar="FOLDER")
+    format: str = option("auto", "reader of the scans; auto: from the first file's contents", choices=FORMATS)
+    model: str = option("msense", "model to train (see `mri.recon.models.REGISTRY`)", cli=False)
+    scale: str = option("small", "model size preset: full = meddlr knee config (8 steps, 128 ch) and fastMRI "
+                        "U-Net (32 ch)", choices=("tiny", "small", "full"))
+    model_kwargs: dict = option(help="single model settings", factory=dict, cli=False)
+    acceleration: float = option(4.0, "undersampling factor")
+    n_train_scans: int = option(1, "first N scans train when the data names no splits")
+    train_scans: list | None = option(None, "explicit training scan ids", metavar="SCAN",
+                                      default_text="meta.json's train split, else the first N scans")
+    val_scans: list | None = option(None, "validation scan ids (their loss picks best.pt)", metavar="SCAN",
+                                    default_text="meta.json's val split, else none")
+    masks: str = option("fixed", "fixed: the per-scan stored masks; random: a fresh seeded Poisson-disc mask "
+                        "per slice and epoch", choices=MASK_MODES)
+    echo: int = option(0, "echo to read (SKM-TEA layout)")
+    max_slices_per_scan: int | None = option(None, "keep only this many central slices per scan",
+                                             default_text="all")
+    epochs: int = option(10, "training epochs")
+    batch_size: int = option(4, "global batch size (split over torchrun processes)")
+    lr: float = option(1e-3, "Adam learning rate of the network weights")
+    transform_lr: float = option(1e-3, "Adam learning rate of the learnable transforms")
+    weight_decay: float = option(0.0, "Adam weight decay of the network weights; never the transforms")
+    loss: str = option("l1", "training loss", choices=LOSSES)
+    amp: bool = option(False, "float16 autocast with loss scaling (CUDA only)")
+    seed: int = option(0, "seed of initialisation, slice order and random masks")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N", metavar="DEVICE")
+    num_workers: int = option(0, "DataLoader worker processes", flag="--workers")
+    out_dir: str = option("runs/mri", "parent folder of the run folder", flag="--out", metavar="FOLDER")
+    run_name: str | None = option(None, "run folder name", default_text="<model>_acc<A>_n<N>_seed<S>-<date>-<time>")
+    resume: bool = option(False, "continue the run folder's last.pt (same options)")
+    overwrite: bool = option(False, "replace a finished run in the run folder")
+    trust_checkpoint: bool = option(False, "load a checkpoint that needs the full unpickler (trusted files only)")
+    progress: bool = option(True, "no progress bar", flag="--quiet")
+    stop_after: int | None = option(None, "stop after this many epochs in this call", cli=False)
 
     def run_dir(self) -> Path:
+        """out_dir/run_name (run_name is fixed by `train` before the first file is written)."""
         name = self.run_name or f"{self.model}_acc{self.acceleration:g}_n{self.n_train_scans}_seed{self.seed}"
         return Path(self.out_dir) / name
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but torch sees no CUDA device; use --device cpu")
-    return torch.device(name)
+    def settings(self):
+        from common.training import RunSettings
 
+        return RunSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, transform_lr=self.transform_lr,
+                           weight_decay=self.weight_decay, seed=self.seed, device=self.device, amp=self.amp,
+                           resume=self.resume, overwrite=self.overwrite, trust_checkpoint=self.trust_checkpoint,
+                           stop_after=self.stop_after, progress=self.progress)
 
-def save_atomically(obj, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then os.replace (never a torn checkpoint)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json_atomically(obj, path: Path) -> None:
-    write_text_atomically(path, json.dumps(obj, indent=2) + "\n")
+    def validate(self) -> None:
+        """ConfigError for values that can never work (before any file is created)."""
+        self.settings().validate()
+        if self.model not in known_models():
+            raise ConfigError(f"unknown model {self.model!r}; choose from {known_models()}")
+        if not is_trainable(self.model):
+            raise ConfigError(f"model {self.model!r} has nothing to train", hint="evaluate it directly (run.py mri eval)")
+        for name, value, allowed in (("masks", self.masks, MASK_MODES), ("loss", self.loss, LOSSES),
+                                     ("format", self.format, FORMATS)):
+            if value not in allowed:
+                raise ConfigError(f"{name} = {value!r}; expected one of {allowed}")
+        if self.acceleration <= 1 or self.n_train_scans < 1:
+            raise ConfigError(f"acceleration = {self.acceleration}, n_train_scans = {self.n_train_scans}; expected "
+                              "an acceleration > 1 and at least 1 training scan")
+        if self.max_slices_per_scan is not None and self.max_slices_per_scan < 1:
+            raise ConfigError(f"max_slices_per_scan = {self.max_slices_per_scan}; expected ≥ 1 (or unset for all)")
 
 
 # ----------------------------------------------------------------------------------------------- data
-def open_slices(data_dir, scans, acceleration, echo=0):
-    """The SKM-TEA-layout reader (our simulated data uses the same layout)."""
+def _skmtea(data_dir, scans, acceleration, echo, training):
     from mri.data.skmtea import SkmTeaSlices
 
     return SkmTeaSlices(data_dir, echo=echo, acceleration=acceleration, scans=scans)
 
 
-def all_scan_ids(data_dir) -> list[str]:
-    from mri.data.skmtea import SkmTeaSlices
+def _fastmri(data_dir, scans, acceleration, echo, training):
+    from mri.data.fastmri import FastMRISlices
 
-    return SkmTeaSlices(data_dir).scan_ids
+    return FastMRISlices(data_dir, acceleration=acceleration, scans=scans, fixed_masks=True)
+
+
+#: format name -> opener(data_dir, scans, acceleration, echo, training) -> reader (see mri.data.slices)
+READERS = {"skmtea": _skmtea, "fastmri": _fastmri}
+
+
+def detect_format(data_dir) -> str:
+    """"skmtea" (5-D kspace with stored maps) or "fastmri" (4-D (slice, coil, H, W) kspace), from the
+    first .h5 file of `data_dir`; FormatError when it is neither."""
+    import h5py
+
+    path = Path(data_dir)
+    files = sorted(path.glob("*.h5")) if path.is_dir() else [path]
+    files = [f for f in files if not f.name.endswith(".maps.h5")]
+    if not files or not files[0].is_file():
+        raise FormatError(f"{data_dir}: no .h5 scan files", hint="simulate data with `run.py data mri-sim` "
+                          "or point --data at SKM-TEA / fastMRI files")
+    with h5py.File(files[0], "r") as f:
+        ndim = f["kspace"].ndim if "kspace" in f else None
+        if ndim == 5 and "maps" in f:
+            return "skmtea"
+        if ndim == 4:
+            return "fastmri"
+    raise FormatError(f"{files[0]}: neither SKM-TEA layout (5-D kspace + maps) nor fastMRI (4-D kspace); "
+                      f"found kspace with {ndim} dims", hint="pass --format skmtea or fastmri")
+
+
+def open_slices(data_dir, scans, acceleration, echo=0, format: str = "auto", training: bool = False):
+    """The reader of `format` ("auto": detect_format) for these scans (None: all)."""
+    format = detect_format(data_dir) if format == "auto" else format
+    if format not in READERS:
+        raise ConfigError(f"format {format!r} is not one of {sorted(READERS)}")
+    return READERS[format](data_dir, scans, acceleration, echo, training)
+
+
+def all_scan_ids(data_dir, format: str = "auto") -> list[str]:
+    return list(open_slices(data_dir, None, None, format=format).scan_ids)
+
+
+def dataset_splits(data_dir) -> dict | None:
+    """meta.json's {"train", "val", "test"} scan ids when the dataset names its splits, else None."""
+    path = Path(data_dir) / "meta.json"
+    if not path.is_file():
+        return None
+    splits = json.loads(path.read_text()).get("splits")
+    return {k: list(splits.get(k, [])) for k in ("train", "val", "test")} if isinstance(splits, dict) else None
 
 
 def split_scans(data_dir, n_train: int, n_test: int) -> tuple[list[str], list[str]]:
     """First `n_train` scans train, last `n_test` scans test (disjoint, or a clear error)."""
     ids = all_scan_ids(data_dir)
     if n_train < 1 or n_test < 1 or n_train + n_test > len(ids):
-        raise ValueError(f"{data_dir} holds {len(ids)} scans; cannot take {n_train} training and {n_test} "
-                         f"test scans disjointly — simulate more scans (run.py data mri-sim --n-scans ...)")
+        raise ConfigError(f"{data_dir} holds {len(ids)} scans; cannot take {n_train} training and {n_test} "
+                          f"test scans disjointly", hint="simulate more scans (run.py data mri-sim --n-scans ...)")
     return ids[:n_train], ids[-n_test:]
+
+
+def training_scans(cfg: TrainConfig) -> tuple[list[str], list[str]]:
+    """(training scan ids, validation scan ids) of a config (see the module docstring)."""
+    splits = dataset_splits(cfg.data_dir)
+    if cfg.train_scans:
+        train_ids = list(cfg.train_scans)
+    elif splits and splits["train"]:
+        train_ids = splits["train"][:cfg.n_train_scans]
+    else:
+        train_ids = all_scan_ids(cfg.data_dir, cfg.format)[:cfg.n_train_scans]
+    if len(train_ids) < cfg.n_train_scans and not cfg.train_scans:
+        raise ConfigError(f"{cfg.data_dir} has only {len(train_ids)} training scans, {cfg.n_train_scans} asked for",
+                          hint="lower --n-train-scans or simulate more scans")
+    val_ids = list(cfg.val_scans) if cfg.val_scans else (splits["val"] if splits else [])
+    overlap = sorted(set(train_ids) & set(val_ids))
+    if overlap:
+        raise ConfigError(f"scans {overlap} are both training and validation scans; splits must be disjoint")
+    return train_ids, val_ids
 
 
 def central_indices(dataset, max_per_scan: int | None) -> list[int]:
@@ -139,25 +218,30 @@ def central_indices(dataset, max_per_scan: int | None) -> list[int]:
     return keep
 
 
-class ReconSlices(torch.utils.data.Dataset):
+def random_mask(shape, acceleration: float, seed: int, epoch: int, index: int):
+    """A Poisson-disc mask (H, W) float32 drawn from (seed, epoch, index) only."""
+    import numpy as np
+
+    from mri.data.masks import calibration_width, poisson_disc_mask
+
+    calib = calibration_width(shape)
+    draw = int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+    return poisson_disc_mask(shape, acceleration, (calib, calib), seed=draw).astype(np.float32)
+
+
+class ReconSlices:
     """Training items from a reader: undersampled kspace, maps, mask, target as torch tensors.
 
-    masks="fixed" uses the reader's stored mask; "random" picks a mask from a bank of `bank` Poisson-disc
-    masks drawn once with `seed`, chosen by a generator seeded with (seed, epoch, index).
+    masks="fixed" uses the reader's stored mask; "random" draws `random_mask(seed, epoch, index)`.
+    Items: kspace, maps (coils, H, W) complex64; mask (H, W) float32; target (H, W) complex64;
+    scan_id; slice_index.
     """
 
-    def __init__(self, reader, indices, masks="fixed", acceleration=None, seed=0, bank=32):
-        if masks not in ("fixed", "random"):
-            raise ValueError(f"masks must be 'fixed' or 'random', got {masks!r}")
+    def __init__(self, reader, indices, masks="fixed", acceleration=None, seed=0):
+        if masks not in MASK_MODES:
+            raise ConfigError(f"masks must be one of {MASK_MODES}, got {masks!r}")
         self.reader, self.indices, self.masks, self.seed, self.epoch = reader, list(indices), masks, seed, 0
-        self.bank = None
-        if masks == "random":
-            from mri.data.masks import calibration_width, poisson_disc_mask
-
-            shape = reader[self.indices[0]]["kspace"].shape[-2:]
-            calib = calibration_width(shape)
-            self.bank = np.stack([poisson_disc_mask(shape, acceleration, (calib, calib), seed=seed * 100003 + i)
-                                  for i in range(bank)]).astype(np.float32)
+        self.acceleration = acceleration
 
     def set_epoch(self, epoch: int):
         self.epoch = int(epoch)
@@ -166,14 +250,16 @@ class ReconSlices(torch.utils.data.Dataset):
         return len(self.indices)
 
     def __getitem__(self, i):
+        import numpy as np
+        import torch
+
         item = self.reader[self.indices[i]]
-        if self.bank is not None:
-            g = np.random.default_rng([self.seed, self.epoch, i])
-            mask = self.bank[g.integers(len(self.bank))]
+        if self.masks == "random":
+            mask = random_mask(item["kspace"].shape[-2:], self.acceleration, self.seed, self.epoch, self.indices[i])
         elif "mask" in item:
             mask = item["mask"]
         else:
-            raise KeyError("the reader gives no 'mask': pass an acceleration or use masks='random'")
+            raise ConfigError("the reader gives no 'mask': pass an acceleration or use masks='random'")
         mask = torch.from_numpy(np.asarray(mask, dtype=np.float32))
         return {"kspace": torch.from_numpy(item["kspace"]) * mask, "maps": torch.from_numpy(item["maps"]),
                 "mask": mask, "target": torch.from_numpy(item["target"]),
@@ -181,184 +267,121 @@ class ReconSlices(torch.utils.data.Dataset):
 
 
 def to_device(batch: dict, device) -> tuple:
+    """(kspace, maps, mask, target) of a collated batch on `device`."""
     return tuple(batch[k].to(device, non_blocking=True) for k in ("kspace", "maps", "mask", "target"))
 
 
-# ----------------------------------------------------------------------------------------- optimiser
 def parameter_groups(model, lr: float, transform_lr: float, weight_decay: float) -> list[dict]:
-    """Transform parameters (any LearnableDFT inside) in their own group: own lr, no weight decay."""
+    """The engine's two Adam groups for an MRI model (transforms: LearnableDFT parameters)."""
+    from common.training import parameter_groups as groups
+
+    return groups(model, transform_types(), lr, transform_lr, weight_decay)
+
+
+def transform_types() -> tuple:
     from monarch_core import LearnableDFT
 
-    transform_ids = {id(p) for m in model.modules() if isinstance(m, LearnableDFT) for p in m.parameters()}
-    transform = [p for p in model.parameters() if id(p) in transform_ids]
-    other = [p for p in model.parameters() if id(p) not in transform_ids]
-    groups = []
-    if other:
-        groups.append({"params": other, "lr": lr, "weight_decay": weight_decay, "name": "network"})
-    if transform:
-        groups.append({"params": transform, "lr": transform_lr, "weight_decay": 0.0, "name": "transform"})
-    return groups
+    return (LearnableDFT,)
 
 
-def _distributed(device_name: str) -> tuple[int, int, torch.device]:
-    """(world size, rank, device). Under torchrun it joins the process group — NCCL when training on
-    CUDA (each rank on GPU LOCAL_RANK), gloo on CPU, also on a machine that has GPUs — else (1, 0, device)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = pick_device(device_name)
-    if world == 1:
-        return 1, 0, device
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return world, dist.get_rank(), device
+# -------------------------------------------------------------------------------------------- task
+class ReconTask:
+    """The engine's task for one reconstruction model (see common.training.TrainingTask).
 
-
-def rank_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1):
-    """This rank's share of the epoch's global batches: (indices, n_local, n_global) per step.
-
-    The global order depends only on (seed, epoch). A rank whose share of a short last batch is empty
-    gets the batch's first slice with n_local = 0 (a zero-weight step), because every DDP rank must
-    take part in each gradient all-reduce.
+    Batches: (kspace (B, coils, H, W) undersampled, maps (B, coils, H, W), mask (B, H, W), target
+    (B, H, W)) on the device. per_sample_loss: (B,) reconstruction loss per slice. validate: the mean
+    loss over the validation slices (fixed masks).
     """
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
-    batches = [order[s:s + batch_size] for s in range(0, n, batch_size)]
-    return [(b[rank::world] or b[:1], len(b[rank::world]), len(b)) for b in batches]
+    metric_name = "val_loss"
+    loss_reduction = "mean"
+
+    def __init__(self, cfg: TrainConfig, train_ids: list, val_ids: list):
+        reader = open_slices(cfg.data_dir, train_ids, cfg.acceleration, cfg.echo, cfg.format, training=True)
+        self.cfg, self.train_ids, self.val_ids = cfg, train_ids, val_ids
+        self.data = ReconSlices(reader, central_indices(reader, cfg.max_slices_per_scan), cfg.masks,
+                                cfg.acceleration, cfg.seed)
+        self.val = None
+        if val_ids:
+            vreader = open_slices(cfg.data_dir, val_ids, cfg.acceleration, cfg.echo, cfg.format)
+            self.val = ReconSlices(vreader, central_indices(vreader, cfg.max_slices_per_scan))
+        self.shape = tuple(reader[0]["kspace"].shape[-2:])
+        self.name, self.n_train, self.has_validation = cfg.model, len(self.data), self.val is not None
+        self.transform_types = transform_types()
+
+    def build_model(self):
+        from mri.recon.models import build_model
+
+        return build_model(self.cfg.model, self.shape, self.cfg.scale, **self.cfg.model_kwargs)
+
+    def batches(self, steps, epoch, device):
+        import torch
+
+        self.data.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(self.data, batch_sampler=steps, num_workers=self.cfg.num_workers,
+                                             pin_memory=device.type == "cuda")
+        for batch in loader:
+            yield to_device(batch, device)
+
+    def per_sample_loss(self, model, batch):
+        from mri.recon.losses import reconstruction_loss
+
+        kspace, maps, mask, target = batch
+        return reconstruction_loss(self.cfg.loss, model(kspace, maps, mask), target, per_sample=True)
+
+    def validate(self, model, device) -> float:
+        import torch
+
+        from mri.recon.losses import reconstruction_loss
+
+        model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for batch in torch.utils.data.DataLoader(self.val, self.cfg.batch_size):
+                kspace, maps, mask, target = to_device(batch, device)
+                total += float(reconstruction_loss(self.cfg.loss, model(kspace, maps, mask), target,
+                                                   per_sample=True).sum())
+                count += len(target)
+        return total / max(count, 1)
+
+    def describe(self, model) -> dict:
+        from monarch_core import count_parameters
+
+        return {"shape": list(self.shape), "train_scans": list(self.train_ids), "val_scans": list(self.val_ids),
+                "slices": self.n_train, "parameters": count_parameters(model)}
 
 
-def _autocast(device: torch.device, enabled: bool):
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype, enabled=enabled)
-
-
-# -------------------------------------------------------------------------------------------- train
 def train(config: TrainConfig | dict, callback=None) -> Path:
     """Train `config.model`; returns the run folder (config.json, last.pt, best.pt, metrics.jsonl).
 
     callback(epoch, record) is called on every rank after each epoch's checkpoint is written.
+    Raises ConfigError / RunExistsError / CheckpointError / NonFiniteError (common.errors).
     """
-    cfg = config if isinstance(config, TrainConfig) else TrainConfig(**config)
-    if cfg.model in UNTRAINED:
-        raise ValueError(f"model {cfg.model!r} has nothing to train; evaluate it directly (run.py mri eval)")
-    world, rank, device = _distributed(cfg.device)
-    if cfg.batch_size % world:
-        raise ValueError(f"batch_size {cfg.batch_size} is the global batch and must be divisible by the {world} "
-                         f"processes; use a multiple of {world}")
-    run_dir = cfg.run_dir()
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
+    from common.distributed import distributed_context
+    from common.training import agree, check_run_folder, train_loop
 
-    train_ids = cfg.train_scans or all_scan_ids(cfg.data_dir)[:cfg.n_train_scans]
-    if len(train_ids) < cfg.n_train_scans and not cfg.train_scans:
-        raise ValueError(f"{cfg.data_dir} holds only {len(train_ids)} scans, {cfg.n_train_scans} asked for")
-    reader = open_slices(cfg.data_dir, train_ids, cfg.acceleration, cfg.echo)
-    data = ReconSlices(reader, central_indices(reader, cfg.max_slices_per_scan), cfg.masks, cfg.acceleration,
-                       cfg.seed, cfg.mask_bank)
-    val = None
-    if cfg.val_scans:
-        vreader = open_slices(cfg.data_dir, cfg.val_scans, cfg.acceleration, cfg.echo)
-        val = ReconSlices(vreader, central_indices(vreader, cfg.max_slices_per_scan))
-    shape = tuple(reader[0]["kspace"].shape[-2:])
-    model = build_model(cfg.model, shape, cfg.scale, **cfg.model_kwargs).to(device)
-    optimizer = torch.optim.Adam(parameter_groups(model, cfg.lr, cfg.transform_lr, cfg.weight_decay))
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and device.type == "cuda")
-
-    start, history, best = 0, [], math.inf
-    last = run_dir / "last.pt"
-    if cfg.resume and last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start, history, best = state["epoch"] + 1, state["history"], state["best"]
-    elif rank == 0:
-        if run_dir.exists() and (run_dir / "metrics.jsonl").exists():
-            (run_dir / "metrics.jsonl").unlink()  # a fresh (not resumed) run restarts the log
-        write_json_atomically({"config": cfg.to_dict(), "shape": list(shape), "train_scans": list(train_ids)},
-                              run_dir / "config.json")
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                                        else None)
-
-    for epoch in range(start, cfg.epochs):
-        data.set_epoch(epoch)
-        steps = rank_batches(len(data), cfg.batch_size, cfg.seed, epoch, rank, world)
-        loader = torch.utils.data.DataLoader(data, batch_sampler=[s[0] for s in steps], num_workers=cfg.num_workers,
-                                             pin_memory=device.type == "cuda")
-        net.train()
-        total, count, t0 = torch.zeros((), device=device), 0, time.perf_counter()
-        bar = _progress(loader, f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", cfg.progress and rank == 0)
-        for batch, (_, n_local, n_global) in zip(bar, steps):
-            kspace, maps, mask, target = to_device(batch, device)
-            with _autocast(device, cfg.amp):
-                loss = reconstruction_loss(cfg.loss, net(kspace, maps, mask), target)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{cfg.model}: loss became {loss.item()} at epoch {epoch}; lower lr / "
-                                         f"transform_lr or the step size")
-            optimizer.zero_grad(set_to_none=True)
-            # DDP averages over ranks: this weight makes the average the gradient of the global batch mean
-            scaler.scale(loss * (n_local * world / n_global)).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += loss.detach() * n_local
-            count += n_local
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{loss.item():.4g}")
-        if world > 1:
-            stats = torch.stack([total, torch.tensor(float(count), device=device)])
-            dist.all_reduce(stats)
-            total, count = stats[0], int(stats[1].item())
-        record = {"epoch": epoch, "train_loss": float(total) / max(count, 1), "seconds": time.perf_counter() - t0}
-        if val is not None:
-            record["val_loss"] = validation_loss(model, val, cfg, device)
-        score = record.get("val_loss", record["train_loss"])
-        history.append(record)
-        improved = score < best
-        best = min(best, score)
-        if rank == 0:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                     "epoch": epoch, "history": history, "best": best, "config": cfg.to_dict(), "shape": shape}
-            save_atomically(state, last)
-            if improved:
-                save_atomically(state, run_dir / "best.pt")
-            with open(run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if callback is not None:
-            callback(epoch, record)
-    if world > 1:
-        dist.barrier()
-    return run_dir
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    cfg.validate()
+    if cfg.run_name is None:
+        if cfg.resume:
+            raise ConfigError("--resume needs the run to continue", hint="pass --run-name (and --out) of the run")
+        stamp = agree(time.strftime("%Y%m%d-%H%M%S"), distributed_context(cfg.device).world)
+        cfg.run_name = f"{cfg.model}_acc{cfg.acceleration:g}_n{cfg.n_train_scans}_seed{cfg.seed}-{stamp}"
+    check_run_folder(cfg.run_dir(), cfg.resume, cfg.overwrite)
+    train_ids, val_ids = training_scans(cfg)
+    task = ReconTask(cfg, train_ids, val_ids)
+    return train_loop(task, cfg.settings(), cfg.run_dir(), {**cfg.to_dict(), "shape": list(task.shape)}, callback)
 
 
-@torch.no_grad()
-def validation_loss(model, data, cfg: TrainConfig, device) -> float:
-    model.eval()
-    loader = torch.utils.data.DataLoader(data, cfg.batch_size)
-    total, count = 0.0, 0
-    for batch in loader:
-        kspace, maps, mask, target = to_device(batch, device)
-        total += float(reconstruction_loss(cfg.loss, model(kspace, maps, mask), target)) * len(target)
-        count += len(target)
-    return total / max(count, 1)
+def load_model(run_dir, which: str = "best", device="cpu", trust: bool = False):
+    """Rebuild the model of a run folder and load `best.pt` (or `last.pt`) with weights_only=True."""
+    from common.checkpoints import load_checkpoint
+    from mri.recon.models import build_model
 
-
-def _progress(iterable, desc, enabled):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
-
-
-def load_model(run_dir, which: str = "best", device="cpu"):
-    """Rebuild the model of a run folder and load `best.pt` (or `last.pt`)."""
     path = Path(run_dir) / f"{which}.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no checkpoint (expected a run folder written by mri.recon.training.train)")
-    state = torch.load(path, map_location=device, weights_only=False)
-    cfg = TrainConfig(**state["config"])
-    model = build_model(cfg.model, tuple(state["shape"]), cfg.scale, **cfg.model_kwargs).to(device)
+    state = load_checkpoint(path, map_location=device, trust=trust)
+    values = dict(state["config"])
+    shape = tuple(values.pop("shape"))
+    cfg = TrainConfig.from_dict(values)
+    model = build_model(cfg.model, shape, cfg.scale, **cfg.model_kwargs).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), cfg

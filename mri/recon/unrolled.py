@@ -67,7 +67,7 @@ def _dot(a, b):
 class UnrolledNet(nn.Module):
     """Args:
         shape: (H, W).
-        transform: "fft", "dense" or "monarch" — the transform inside the SENSE operator.
+        transform: a kind of monarch_core.TRANSFORM_KINDS — the transform inside the SENSE operator.
         steps, resblocks, channels: K unrolled steps, res-blocks and features per CNN
             (meddlr knee config: 8, 2, 128).
         step_size: initial α of every gradient step (meddlr: 2; ‖AᴴA‖ ≤ 1 for the FFT).
@@ -89,10 +89,15 @@ class UnrolledNet(nn.Module):
         self.cnns = nn.ModuleList(ResidualCNN(channels, resblocks) for _ in range(steps))
         init = step_size if data_consistency == "gradient" else cg_lambda
         self.step_sizes = nn.Parameter(torch.full((steps,), float(init)))
-        self.fourier = Fourier2d(shape, transform)
+        self.sense = SenseOp(transform=Fourier2d(shape, transform))  # built once; maps and mask per call
+
+    @property
+    def fourier(self) -> Fourier2d:
+        """The transform inside A (learned unless "fft")."""
+        return self.sense.transform
 
     def forward(self, kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        op = SenseOp(maps, mask, self.fourier)
+        op = self.sense.with_data(maps, mask)
         aty = op.adjoint(kspace)
         x = aty
         for k, cnn in enumerate(self.cnns):

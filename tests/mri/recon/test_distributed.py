@@ -7,7 +7,9 @@ from pathlib import Path
 
 import torch
 
-from mri.recon.training import TrainConfig, rank_batches, train
+from common.checkpoints import load_checkpoint
+from common.training import rank_batches
+from mri.recon.training import TrainConfig, train
 
 # 3 scans × 3 slices = 9 training slices in global batches of 6: steps of 6 and 3 slices; the last one
 # splits 2 / 1 over the ranks, so only weighting each rank's mean loss by its share gives the global mean.
@@ -41,7 +43,8 @@ def test_two_process_gloo_equals_single_process(scan_dir, tmp_path):
                "--n-train-scans", str(o["n_train_scans"]), "--epochs", str(o["epochs"]),
                "--batch-size", str(o["batch_size"]), "--lr", str(o["lr"]), "--transform-lr", str(o["transform_lr"]),
                "--masks", o["masks"], "--seed", str(o["seed"]), "--device", o["device"]]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(command, env=env, cwd=Path(__file__).resolve().parents[3], timeout=120,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -52,8 +55,8 @@ def test_two_process_gloo_equals_single_process(scan_dir, tmp_path):
     assert {p.name for p in ddp.iterdir()} == RUN_FILES
     assert [m["epoch"] for m in _metrics(ddp)] == [0, 1]
 
-    a = torch.load(single / "last.pt", weights_only=False)
-    b = torch.load(ddp / "last.pt", weights_only=False)
+    a = load_checkpoint(single / "last.pt")
+    b = load_checkpoint(ddp / "last.pt")
     assert a["model"].keys() == b["model"].keys()
     for key, value in a["model"].items():
         torch.testing.assert_close(b["model"][key], value, atol=1e-4, rtol=1e-3, msg=key)

@@ -47,7 +47,7 @@ def test_fft_equals_sigpy_sense():
 def test_learnable_kinds_start_at_fft(kind):
     g = torch.Generator().manual_seed(3)
     maps, x = random_complex(2, 12, 16, generator=g), random_complex(1, 12, 16, generator=g)
-    ref, op = SenseOp(maps, None, "fft"), SenseOp(maps, None, kind)
+    ref, op = SenseOp(maps, None, "fft"), SenseOp(maps, None, Fourier2d((12, 16), kind))
     torch.testing.assert_close(op(x), ref(x), atol=1e-5, rtol=1e-5)
     y = ref(x)
     torch.testing.assert_close(op.adjoint(y), ref.adjoint(y), atol=1e-5, rtol=1e-5)
@@ -61,3 +61,23 @@ def test_bad_shapes_are_explained():
         SenseOp(maps)(torch.zeros(1, 8, 6, dtype=torch.complex64))
     with pytest.raises(TypeError, match="complex"):
         SenseOp(maps.real)
+
+
+@pytest.mark.parametrize("kind", ["dense", "monarch"])
+def test_learned_kind_by_name_is_refused(kind):
+    """A learned transform named by a string would be a fresh, untrained one, not the model's."""
+    from common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="module"):
+        SenseOp(random_complex(2, 8, 8), None, kind)
+
+
+def test_with_data_shares_the_transform_module():
+    g = torch.Generator().manual_seed(4)
+    transform = Fourier2d((8, 6), "monarch")
+    _perturb(transform, g)
+    op = SenseOp(transform=transform)
+    maps, x = random_complex(2, 2, 8, 6, generator=g), random_complex(2, 8, 6, generator=g)
+    bound = op.with_data(maps)
+    assert bound.transform is transform
+    torch.testing.assert_close(bound(x), SenseOp(maps, None, transform)(x))
