@@ -27,7 +27,9 @@ scanners break that model; the simulation's mismatch track (``--mismatch``) repr
     "inverse crime" control, to measure what map estimation costs).
 
 The stored target stays the ideal image: the SENSE combination, with the stored maps, of the
-mismatch-free k-space (same noise), so every track of one seed shares the same targets.
+mismatch-free k-space (same noise). Tracks of one seed share subjects, images, coils and noise (the
+field map has its own random stream); their targets differ only through the maps estimated from the
+acquired data (identical with maps=true).
 """
 from __future__ import annotations
 
