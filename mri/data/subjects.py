@@ -44,7 +44,7 @@ def subject_id(seed: int, index: int) -> str:
 
 def default_split_counts(n_scans: int) -> tuple[int, int, int]:
     """(n_train, n_val, n_test) for a bare scan count: test ≈ n/4 and val ≈ n/8 (each ≥ 1 once there are
-    enough scans: 1 → (1, 0, 0), 2 → (1, 0, 1), 3 → (1, 1, 1), 6 → (3, 1, 2), 20 → (12, 3, 5))."""
+    enough scans: 1 → (1, 0, 0), 2 → (1, 0, 1), 3 → (1, 1, 1), 6 → (3, 1, 2), 20 → (13, 2, 5))."""
     if n_scans < 1:
         raise ConfigError(f"--n-scans must be ≥ 1, got {n_scans}")
     n_test = max(1, round(n_scans / 4)) if n_scans >= 2 else 0
