@@ -83,3 +83,22 @@ def test_classical_beats_zero_filled(batch, name):
 def test_unknown_model_is_explained():
     with pytest.raises(ValueError, match="choose from"):
         build_model("varnet", (8, 8))
+
+
+def test_registry_names_every_transform_kind():
+    from monarch_core import TRANSFORM_KINDS
+    from mri.recon.model_names import registry
+
+    specs = registry()
+    for kind in TRANSFORM_KINDS:
+        assert specs[f"unrolled-{kind}"].transform == kind and specs[f"modl-{kind}"].trainable
+    assert specs["msense"].transform == "monarch" and specs["dsense"].transform == "dense"
+    assert not specs["zf"].trainable and transform_of("unrolled-monarch") == "monarch"
+
+
+def test_plain_unet_is_fastmri_sized_and_not_residual(batch):
+    y, maps, mask = _inputs(batch)
+    model = build_model("unet-plain", y.shape[-2:], scale="tiny")
+    assert not model.residual and model.multiple == 16  # 4 pools whatever the scale
+    assert model.unet.down[0][0].out_channels == 32 and model.unet.out.weight.abs().sum() > 0
+    assert model.eval()(y, maps, mask).shape == y.shape[:1] + y.shape[-2:]  # 16×12 pads to 16×16: 1×1 at the bottom

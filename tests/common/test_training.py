@@ -1,0 +1,81 @@
+"""The shared training engine on a toy task whose training and validation data disagree."""
+import pytest
+import torch
+from torch import nn
+
+from common.checkpoints import load_checkpoint
+from common.errors import ConfigError, NonFiniteError, RunExistsError
+from common.training import RunSettings, read_metrics, train_loop
+
+
+class ToyTask:
+    """y = w·x with one weight: the training data say w = 1, the validation data say w = −1, so the
+    training loss falls every epoch while the validation error rises."""
+    name, metric_name, loss_reduction, transform_types = "toy", "val_mse", "mean", ()
+
+    def __init__(self, validation=True, nan_at=None):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(12, 1, generator=g)
+        self.n_train, self.has_validation, self.nan_at = 12, validation, nan_at
+
+    def build_model(self):
+        model = nn.Linear(1, 1, bias=False)
+        nn.init.zeros_(model.weight)
+        return model
+
+    def batches(self, steps, epoch, device):
+        for indices in steps:
+            yield epoch, self.x[indices]
+
+    def per_sample_loss(self, model, batch):
+        epoch, x = batch
+        loss = (model(x) - x).pow(2).squeeze(1)
+        return loss * float("nan") if epoch == self.nan_at else loss
+
+    def validate(self, model, device):
+        with torch.no_grad():
+            return float((model(self.x) + self.x).pow(2).mean())
+
+    def describe(self, model):
+        return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+SETTINGS = dict(epochs=4, batch_size=4, lr=0.1, device="cpu", progress=False)
+
+
+def test_best_checkpoint_follows_validation_not_training(tmp_path):
+    run = train_loop(ToyTask(), RunSettings(**SETTINGS), tmp_path / "run", {"lr": 0.1})
+    records = read_metrics(run)
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3]
+    train_losses, val = [r["train_loss"] for r in records], [r["val_mse"] for r in records]
+    assert train_losses == sorted(train_losses, reverse=True) and val == sorted(val)  # they disagree
+    assert load_checkpoint(run / "best.pt")["epoch"] == 0 and load_checkpoint(run / "last.pt")["epoch"] == 3
+    without = train_loop(ToyTask(validation=False), RunSettings(**SETTINGS), tmp_path / "noval", {"lr": 0.1})
+    assert load_checkpoint(without / "best.pt")["epoch"] == 3  # no validation data: the training loss decides
+
+
+def test_non_finite_loss_raises_naming_epoch_and_batch(tmp_path):
+    with pytest.raises(NonFiniteError, match="epoch 2, batch 0"):
+        train_loop(ToyTask(nan_at=2), RunSettings(**SETTINGS), tmp_path / "run", {})
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+    assert len(read_metrics(tmp_path / "run")) == 2
+
+
+def test_refusals(tmp_path):
+    train_loop(ToyTask(), RunSettings(**{**SETTINGS, "epochs": 1}), tmp_path / "run", {})
+    with pytest.raises(RunExistsError, match="already holds a run"):
+        train_loop(ToyTask(), RunSettings(**SETTINGS), tmp_path / "run", {})
+    for bad in ({"epochs": 0}, {"batch_size": 0}, {"lr": -1.0}, {"weight_decay": -1.0}, {"stop_after": 0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            train_loop(ToyTask(), RunSettings(**{**SETTINGS, **bad}), tmp_path / "new", {})
+        assert not (tmp_path / "new").exists()
+
+
+def test_transform_parameters_get_transform_lr_and_no_weight_decay():
+    from common.training import parameter_groups
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Conv1d(1, 1, 1))
+    groups = {g["name"]: g for g in parameter_groups(model, (nn.Conv1d,), 1e-3, 1e-4, 1e-2)}
+    assert groups["transform"]["lr"] == 1e-4 and groups["transform"]["weight_decay"] == 0.0
+    assert groups["network"]["weight_decay"] == 1e-2
+    assert {id(p) for p in groups["transform"]["params"]} == {id(p) for p in model[1].parameters()}
