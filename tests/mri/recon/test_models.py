@@ -96,9 +96,11 @@ def test_registry_names_every_transform_kind():
     assert not specs["zf"].trainable and transform_of("unrolled-monarch") == "monarch"
 
 
-def test_plain_unet_is_fastmri_sized_and_not_residual(batch):
-    y, maps, mask = _inputs(batch)
+def test_plain_unet_is_fastmri_sized_and_not_residual():
+    from tests.mri.recon.conftest import phantom_batch
+
+    y, maps, mask = _inputs(phantom_batch((32, 32), coils=2, batch=2))
     model = build_model("unet-plain", y.shape[-2:], scale="tiny")
     assert not model.residual and model.multiple == 16  # 4 pools whatever the scale
     assert model.unet.down[0][0].out_channels == 32 and model.unet.out.weight.abs().sum() > 0
-    assert model.eval()(y, maps, mask).shape == y.shape[:1] + y.shape[-2:]  # 16×12 pads to 16×16: 1×1 at the bottom
+    assert model(y, maps, mask).shape == y.shape[:1] + y.shape[-2:]
