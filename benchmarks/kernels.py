@@ -1,18 +1,23 @@
 """`python run.py bench kernels`: dense (cuBLAS) vs PyTorch path vs Triton vs torch.fft, against the roofline.
 
 For every n (square Monarch, sizes closest to √n), batch size and dtype (float32, bfloat16), forward
-and forward+backward, rows are timed in one process on one device:
-  dense        x @ Wᵀ with a dense n×n weight (cuBLAS on CUDA)
-  torch        monarch_core.monarch_multiply_torch (two bmm + permutation copies)
-  triton       monarch_core.kernels.monarch_multiply_triton (fp32 in "ieee" precision)
-  fft          torch.fft.fft on complex64 (the dtype column does not apply)
+and forward+backward, the rows of one case are timed interleaved round by round
+(common.timing.interleaved_times) in one process on one device:
+  dense            x @ Wᵀ with a dense n×n weight (cuBLAS on CUDA)
+  torch            monarch_core.monarch_multiply_torch (two bmm + permutation copies)
+  triton           monarch_core.kernels.monarch_multiply_triton (two passes; fp32 precision from
+                   MONARCH_FP32_PRECISION, default "ieee")
+  triton_one_pass  monarch_core.kernels.one_pass.monarch_multiply_one_pass, where that module exists and
+                   one_pass_applies(n, b1, b2, dtype)
+  fft              torch.fft.fft on complex64 (the dtype column does not apply)
 and, forward only, the Monarch DFT through the kernels (input permutation folded into the loads):
   dft_c64      complex64, "ieee";  dft_c64_tf32x3;  dft_bf16, dft_fp16 on separate real/imag planes.
 
 Each row reports time (median), achieved GB/s counting only the bytes that must move (x read once,
 y written once, the weights once; backward adds gy read, x re-read, gx written, weights re-read and their
 gradients written) and the fraction of the device-to-device copy bandwidth measured in the same run.
-The run also measures a large bf16 matmul (FLOP/s ceiling). Writes kernels_<device>.json/.md/.png.
+The run also measures a large bf16 matmul (FLOP/s ceiling). A variant that fails on its first call is
+recorded with its error and left out of the timing. Writes kernels_<device>.json/.md/.png.
 
 On CPU the Triton rows are skipped unless TRITON_INTERPRET=1 (then they run in the interpreter:
 correctness only, keep sizes tiny). Small batches may sit in L2 (GB/s above HBM is possible there).
@@ -21,46 +26,78 @@ from __future__ import annotations
 
 import os
 import re
-import statistics
 
 import torch
 
-from benchmarks.timing import environment, markdown_table, median_time, pick_device, write_results
+from benchmarks.output import write_results
+from common.device import resolve_device
+from common.environment import describe_environment
+from common.tables import markdown_table
+from common.timing import interleaved_times
 
 GIB = 1 << 30
+#: calls per timed sample on CUDA: back-to-back launches hide the per-sample synchronisation gap
+CUDA_INNER_CALLS = 5
 
 
-def _time(fn, device: torch.device, repeats: int) -> float:
-    """Median seconds per call; on CUDA timed with events over 5 back-to-back calls to hide launch gaps."""
-    if device.type != "cuda":
-        return median_time(fn, device, repeats, warmup=1)
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    inner, times = 5, []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(inner):
+def one_pass_module():
+    """monarch_core.kernels.one_pass when it exists and imports (it is optional), else None."""
+    try:
+        from monarch_core.kernels import one_pass
+    except Exception:  # absent or broken: the benchmark runs without that row
+        return None
+    return one_pass
+
+
+def triton_usable(device: torch.device) -> bool:
+    """Triton rows run on CUDA, or on the CPU under TRITON_INTERPRET=1 (interpreter: correctness only)."""
+    from monarch_core.backend import triton_available
+
+    return triton_available() and (device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1")
+
+
+def timed(variants: dict, device: torch.device, rounds: int, warmup: int = 2) -> dict:
+    """Median seconds per call of each variant, interleaved round by round; on CUDA each sample is
+    CUDA_INNER_CALLS back-to-back calls (divided out) so launch gaps do not dominate small cases."""
+    inner = CUDA_INNER_CALLS if device.type == "cuda" else 1
+
+    def repeated(fn):
+        def run():
+            for _ in range(inner):
+                fn()
+        return run
+
+    times = interleaved_times({name: repeated(fn) for name, fn in variants.items()}, device, rounds, warmup)
+    return {name: t / inner for name, t in times.items()}
+
+
+def usable_variants(variants: dict) -> tuple[dict, dict]:
+    """(variants whose first call succeeds, {name: error text} of the others)."""
+    ok, errors = {}, {}
+    for name, fn in variants.items():
+        try:
             fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / inner)
-    return statistics.median(times)
+            ok[name] = fn
+        except Exception as error:  # one broken kernel must not stop the others being measured
+            errors[name] = f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+    return ok, errors
 
 
-def measure_ceilings(device: torch.device, repeats: int) -> dict:
-    """Device-to-device copy bandwidth (bytes read + written per second) and bf16 matmul FLOP/s."""
-    numel = (2 * GIB if device.type == "cuda" else GIB // 8) // 4
+def measure_ceilings(device: torch.device, rounds: int, copy_bytes: int | None = None,
+                     matmul_size: int | None = None) -> dict:
+    """Device-to-device copy bandwidth (bytes read + written per second) and matmul FLOP/s (bf16 on
+    CUDA, fp32 on CPU), timed interleaved."""
+    gpu = device.type == "cuda"
+    numel = (copy_bytes or (2 * GIB if gpu else GIB // 8)) // 4
     src = torch.empty(numel, dtype=torch.float32, device=device).normal_()
     dst = torch.empty_like(src)
-    t_copy = _time(lambda: dst.copy_(src), device, repeats)
-    del src, dst
-    m, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (1024, torch.float32)
+    m = matmul_size or (8192 if gpu else 1024)
+    dtype = torch.bfloat16 if gpu else torch.float32
     a = torch.randn(m, m, device=device, dtype=dtype)
     b = torch.randn(m, m, device=device, dtype=dtype)
-    t_mm = _time(lambda: a @ b, device, repeats)
-    return {"copy_GBps": 2 * numel * 4 / t_copy / 1e9, "matmul_TFLOPs": 2 * m**3 / t_mm / 1e12,
+    t = timed({"copy": lambda: dst.copy_(src), "matmul": lambda: a @ b}, device, rounds)
+    return {"copy_GBps": 2 * numel * 4 / t["copy"] / 1e9, "copy_bytes": numel * 4,
+            "matmul_TFLOPs": 2 * m**3 / t["matmul"] / 1e12,
             "matmul_dtype": str(dtype).replace("torch.", ""), "matmul_size": m}
 
 
@@ -84,51 +121,190 @@ def _step(fn, inputs, backward: bool):
     return run
 
 
-def _cases(device, n, batch, dtype, triton_ok, gen):
-    """(name, fn, inputs, element size, weight numel) for one (n, batch, dtype)."""
+def _cases(device, n, batch, dtype, triton_ok, gen, include_fft=True):
+    """{name: (fn, inputs, element size, weight numel)} for one (n, batch, dtype)."""
     from monarch_core import factor_pair, monarch_multiply_torch
 
     b1, b2 = factor_pair(n)
-    rnd = lambda *shape, dt=dtype: torch.randn(*shape, generator=gen).to(device, dt).requires_grad_()  # noqa: E731
+    rnd = lambda *shape: torch.randn(*shape, generator=gen).to(device, dtype).requires_grad_()  # noqa: E731
     x, W = rnd(batch, n), rnd(n, n)
     w1, w2 = rnd(b1, b2, b2), rnd(b2, b1, b1)
-    el = torch.empty((), dtype=dtype).element_size()
-    cases = [("dense", lambda x, W: x @ W.T, (x, W), el, n * n),
-             ("torch", monarch_multiply_torch, (x, w1, w2), el, w1.numel() + w2.numel())]
+    el, weights = torch.empty((), dtype=dtype).element_size(), w1.numel() + w2.numel()
+    cases = {"dense": (lambda x, W: x @ W.T, (x, W), el, n * n),
+             "torch": (monarch_multiply_torch, (x, w1, w2), el, weights)}
     if triton_ok:
         from monarch_core.kernels import monarch_multiply_triton
 
-        cases.append(("triton", monarch_multiply_triton, (x, w1, w2), el, w1.numel() + w2.numel()))
-    xc = torch.randn(batch, n, dtype=torch.complex64, generator=gen).to(device).requires_grad_()
-    cases.append(("fft", torch.fft.fft, (xc,), 8, 0))
+        cases["triton"] = (monarch_multiply_triton, (x, w1, w2), el, weights)
+        one_pass = one_pass_module()
+        if one_pass is not None and one_pass.one_pass_applies(n, b1, b2, dtype):
+            cases["triton_one_pass"] = (one_pass.monarch_multiply_one_pass, (x, w1, w2), el, weights)
+    if include_fft:
+        xc = torch.randn(batch, n, dtype=torch.complex64, generator=gen).to(device).requires_grad_()
+        cases["fft"] = (torch.fft.fft, (xc,), 8, 0)
     return cases
 
 
-def _dft_cases(device, n, batch, gen):
-    from monarch_core import dft_monarch
-    from monarch_core.kernels import monarch_multiply_planar, monarch_multiply_triton
+def _row(name, n, batch, dtype, backward, seconds, nbytes, ceilings):
+    gbps = nbytes / seconds / 1e9
+    return {"method": name, "n": n, "batch": batch, "dtype": dtype, "pass": "fwd+bwd" if backward else "fwd",
+            "seconds": seconds, "min_bytes": nbytes, "GBps": gbps, "copy_fraction": gbps / ceilings["copy_GBps"]}
 
+
+def _error_row(name, n, batch, dtype, backward, error):
+    return {"method": name, "n": n, "batch": batch, "dtype": dtype, "pass": "fwd+bwd" if backward else "fwd",
+            "error": error}
+
+
+def time_case(device, n: int, batch: int, dtype_name: str, backward: bool, ceilings: dict, rounds: int, *,
+              triton_ok: bool, include_fft: bool = True, dense_max_flop: float = 2e13, gen=None) -> list[dict]:
+    """Rows of every method for one (n, batch, dtype, pass), timed interleaved; failures as error rows."""
+    gen = gen or torch.Generator().manual_seed(0)
+    cases = _cases(device, n, batch, getattr(torch, dtype_name), triton_ok, gen, include_fft)
+    if 2.0 * batch * n * n * (3 if backward else 1) > dense_max_flop:
+        cases.pop("dense")  # too slow to be worth the time: the roofline rows say enough at that size
+    variants, errors = usable_variants({name: _step(fn, inputs, backward) for name, (fn, inputs, _, _) in cases.items()})
+    seconds = timed(variants, device, rounds) if variants else {}
+    rows = []
+    for name, (_, _, el, weights) in cases.items():
+        dtype = "complex64" if name == "fft" else dtype_name
+        if name in errors:
+            rows.append(_error_row(name, n, batch, dtype, backward, errors[name]))
+        else:
+            rows.append(_row(name, n, batch, dtype, backward, seconds[name],
+                             _min_bytes(batch, n, weights, el, backward), ceilings))
+    return rows
+
+
+def dft_variants(device, n: int, batch: int, gen=None, triton_ok: bool = True) -> tuple[dict, torch.Tensor]:
+    """({name: (fn, to_complex, element bytes per real plane value)}, x complex64 (batch, n)) for the
+    Monarch DFT through the kernels (or, without Triton, the PyTorch path) and torch.fft.fft; every
+    to_complex(fn()) is fft(x) up to rounding. The planar rows' fn returns the planes: the join into a
+    complex tensor is not part of what is timed."""
+    from monarch_core import dft_monarch, monarch_multiply_torch
+
+    gen = gen or torch.Generator().manual_seed(0)
     _, w1, w2 = dft_monarch(n, device=device)
     x = torch.randn(batch, n, dtype=torch.complex64, generator=gen).to(device)
-    weights = w1.numel() + w2.numel()
-    cases = [
-        ("dft_c64", lambda: monarch_multiply_triton(x, w1, w2, precision="ieee", input_transposed=True), 4),
-        ("dft_c64_tf32x3", lambda: monarch_multiply_triton(x, w1, w2, precision="tf32x3", input_transposed=True), 4),
-    ]  # element = bytes per real plane value: the rows count 2n planes values per vector
+    same = lambda y: y  # noqa: E731
+    variants = {"fft": (lambda: torch.fft.fft(x), same, 4)}
+    if not triton_ok:
+        variants["dft_c64_torch"] = (lambda: monarch_multiply_torch(x, w1, w2, input_transposed=True), same, 4)
+        return variants, x
+    from monarch_core.kernels import monarch_multiply_planar, monarch_multiply_triton
+
+    for name, precision in (("dft_c64", "ieee"), ("dft_c64_tf32x3", "tf32x3")):
+        variants[name] = (lambda precision=precision: monarch_multiply_triton(
+            x, w1, w2, precision=precision, input_transposed=True), same, 4)
+    joined = lambda planes: torch.complex(planes[0].float(), planes[1].float())  # noqa: E731
     for name, dt in (("dft_bf16", torch.bfloat16), ("dft_fp16", torch.float16)):
         planes = [t.to(dt).contiguous() for t in (x.real, x.imag, w1.real, w1.imag, w2.real, w2.imag)]
-        cases.append((name, lambda planes=planes: monarch_multiply_planar(*planes, input_transposed=True), 2))
-    return [(name, fn, el, weights) for name, fn, el in cases]
+        variants[name] = (lambda planes=planes: monarch_multiply_planar(*planes, input_transposed=True), joined, 2)
+    return variants, x
+
+
+def dft_rows(device, n: int, batch: int, ceilings: dict, rounds: int, triton_ok: bool, gen=None) -> list[dict]:
+    """Forward rows of the Monarch DFT variants and torch.fft (complex64), each with its relative error
+    against torch.fft.fft of the complex64 input (‖y − fft(x)‖ / ‖fft(x)‖ over the batch; the 16-bit
+    rows include the rounding of x and the factors)."""
+    from monarch_core import dft_monarch
+
+    variants, x = dft_variants(device, n, batch, gen, triton_ok)
+    _, w1, w2 = dft_monarch(n)
+    weights = 2 * (w1.numel() + w2.numel())
+    with torch.no_grad():
+        reference = torch.fft.fft(x)
+        fns, errors = usable_variants({name: fn for name, (fn, _, _) in variants.items()})
+        accuracy = {name: float(torch.linalg.vector_norm(variants[name][1](fn()) - reference)
+                                / torch.linalg.vector_norm(reference)) for name, fn in fns.items()}
+        seconds = timed(fns, device, rounds) if fns else {}
+    rows = []
+    for name, (_, _, el) in variants.items():
+        dtype = "complex64" if name == "fft" else name.split("_")[1]
+        if name in errors:
+            rows.append(_error_row(name, n, batch, dtype, False, errors[name]))
+            continue
+        row = _row(name, n, batch, dtype, False, seconds[name], _min_bytes(batch, 2 * n, weights, el, False), ceilings)
+        row["rel_error_vs_fft"] = accuracy[name]
+        rows.append(row)
+    return rows
+
+
+def speedups(rows: list[dict]) -> None:
+    """Adds time(method) / time(triton) to dense/torch rows of the same case, and on fft rows
+    time(fft) / time(dft_bf16) of the same n and batch."""
+    index = {(r["method"], r["n"], r["batch"], r["dtype"], r["pass"]): r["seconds"] for r in rows if "seconds" in r}
+    for r in rows:
+        if "seconds" not in r:
+            continue
+        key = (r["n"], r["batch"], r["dtype"], r["pass"])
+        if ("triton", *key) in index and r["method"] in ("dense", "torch", "triton_one_pass"):
+            r["triton_speedup"] = r["seconds"] / index[("triton", *key)]
+        if r["method"] == "fft" and r["pass"] == "fwd" and ("dft_bf16", r["n"], r["batch"], "bf16", "fwd") in index:
+            r["dft_bf16_speedup"] = r["seconds"] / index[("dft_bf16", r["n"], r["batch"], "bf16", "fwd")]
+
+
+def kernel_table(rows: list[dict]) -> str:
+    def note(r):
+        if "error" in r:
+            return "error: " + r["error"]
+        if "triton_speedup" in r:
+            return f"{r['triton_speedup']:.2f}×"
+        if "dft_bf16_speedup" in r:
+            return f"bf16 DFT {r['dft_bf16_speedup']:.2f}×"
+        return f"err {r['rel_error_vs_fft']:.1e}" if "rel_error_vs_fft" in r else ""
+
+    return markdown_table(
+        ["method", "dtype", "pass", "n", "batch", "ms", "GB/s", "of copy BW", "note"],
+        [[r["method"], r["dtype"], r["pass"], r["n"], r["batch"],
+          *((f"{r['seconds'] * 1e3:.4f}", f"{r['GBps']:.1f}", f"{100 * r['copy_fraction']:.1f}%") if "seconds" in r
+            else ("", "", "")), note(r)] for r in rows])
+
+
+def plot_times(rows: list[dict], path, title: str) -> None:
+    """Time vs n per method (forward, largest batch of each n; log-log): one panel per real dtype of the
+    multiply rows (with torch.fft complex64 for scale), one panel of the Monarch DFT rows against torch.fft."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r["pass"] == "fwd" and "seconds" in r]
+    is_dft = lambda r: r["method"].startswith("dft") or r["method"] == "fft"  # noqa: E731
+    panels = {dtype: [r for r in rows if (r["dtype"] == dtype and not is_dft(r)) or r["method"] == "fft"]
+              for dtype in sorted({r["dtype"] for r in rows if not is_dft(r)})}
+    if any(r["method"].startswith("dft") for r in rows):
+        panels["Monarch DFT vs torch.fft"] = [r for r in rows if is_dft(r)]
+    panels = panels or {"no rows": []}
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (panel, chosen) in zip(axes[0], panels.items()):
+        for method in sorted({r["method"] for r in chosen}):
+            largest = {}
+            for r in chosen:
+                if r["method"] == method and (r["n"] not in largest or r["batch"] > largest[r["n"]]["batch"]):
+                    largest[r["n"]] = r
+            ns = sorted(largest)
+            ax.plot(ns, [largest[n]["seconds"] * 1e3 for n in ns], marker="o",
+                    label=f"{method} ({largest[ns[0]]['dtype']})")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("n")
+        ax.set_ylabel("ms per call (largest batch of each n)")
+        ax.set_title(f"{panel}, forward", fontsize=9)
+        if chosen:
+            ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def run(args) -> dict:
     from tqdm import tqdm
 
-    from monarch_core.backend import triton_available
-
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     interpreted = os.environ.get("TRITON_INTERPRET") == "1"
-    triton_ok = triton_available() and (device.type == "cuda" or interpreted)
+    triton_ok = triton_usable(device)
     if device.type == "cpu" and not interpreted:
         print("CPU without TRITON_INTERPRET=1: Triton rows skipped (set it to run them, tiny sizes only)")
     ceilings = measure_ceilings(device, args.repeats)
@@ -139,92 +315,40 @@ def run(args) -> dict:
               for d in args.dtypes for bwd in (False, True)]
     rows = []
     for n, batch, dtype_name, backward in tqdm(combos, desc="bench kernels", unit="case"):
-        dtype = getattr(torch, dtype_name)
-        for name, fn, inputs, el, weights in _cases(device, n, batch, dtype, triton_ok, gen):
-            if name == "fft" and dtype_name != args.dtypes[0]:
-                continue  # complex64 regardless of the dtype column: time it once per (n, batch)
-            if name == "dense" and 2.0 * batch * n * n * (3 if backward else 1) > args.dense_max_flop:
-                continue
-            seconds = _time(_step(fn, inputs, backward), device, args.repeats)
-            rows.append(_row(name, n, batch, "complex64" if name == "fft" else dtype_name, backward, seconds,
-                             _min_bytes(batch, n, weights, el, backward), ceilings))
-        if triton_ok and not backward and dtype_name == args.dtypes[0]:
-            for name, fn, el, weights in _dft_cases(device, n, batch, gen):
-                seconds = _time(fn, device, args.repeats)
-                rows.append(_row(name, n, batch, name.split("_")[1], False, seconds,
-                                 _min_bytes(batch, 2 * n, 2 * weights, el, False), ceilings))
-    return {"environment": {**environment(device), "device_type": device.type, "interpreted": interpreted,
-                            "fp32_precision": os.environ.get("MONARCH_FP32_PRECISION", "ieee"),
-                            "autotune": os.environ.get("MONARCH_TRITON_AUTOTUNE", "1") != "0"},
-            "ceilings": ceilings, "rows": rows}
-
-
-def _row(name, n, batch, dtype, backward, seconds, nbytes, ceilings):
-    gbps = nbytes / seconds / 1e9
-    return {"method": name, "n": n, "batch": batch, "dtype": dtype, "pass": "fwd+bwd" if backward else "fwd",
-            "seconds": seconds, "min_bytes": nbytes, "GBps": gbps, "copy_fraction": gbps / ceilings["copy_GBps"]}
-
-
-def _speedups(rows):
-    """time(method) / time(triton) for the same (n, batch, dtype, pass); fft and DFT rows against dft_bf16."""
-    index = {(r["method"], r["n"], r["batch"], r["dtype"], r["pass"]): r["seconds"] for r in rows}
-    for r in rows:
-        key = (r["n"], r["batch"], r["dtype"], r["pass"])
-        if ("triton", *key) in index and r["method"] in ("dense", "torch"):
-            r["triton_speedup"] = r["seconds"] / index[("triton", *key)]
-        if r["method"] == "fft" and r["pass"] == "fwd" and ("dft_bf16", r["n"], r["batch"], "bf16", "fwd") in index:
-            r["dft_bf16_speedup"] = r["seconds"] / index[("dft_bf16", r["n"], r["batch"], "bf16", "fwd")]
-
-
-def _plot(result, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in result["rows"] if r["pass"] == "fwd"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in sorted({r["method"] for r in rows}):
-        for dtype in sorted({r["dtype"] for r in rows if r["method"] == method}):
-            pts = {}
-            for r in rows:
-                if r["method"] == method and r["dtype"] == dtype:
-                    if r["n"] not in pts or r["batch"] > pts[r["n"]][0]:
-                        pts[r["n"]] = (r["batch"], r["copy_fraction"])
-            ns = sorted(pts)
-            ax.plot(ns, [pts[n][1] for n in ns], marker="o", label=f"{method} {dtype}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("n")
-    ax.set_ylabel("fraction of copy bandwidth (largest batch)")
-    ax.set_title(f"Forward pass, {result['environment']['device']}")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        # complex64 regardless of the dtype column: time fft once per (n, batch, pass)
+        rows += time_case(device, n, batch, dtype_name, backward, ceilings, args.repeats, triton_ok=triton_ok,
+                          include_fft=dtype_name == args.dtypes[0], dense_max_flop=args.dense_max_flop, gen=gen)
+        if not backward and dtype_name == args.dtypes[0]:
+            rows += [r for r in dft_rows(device, n, batch, ceilings, args.repeats, triton_ok, gen)
+                     if r["method"] != "fft"]  # fft is already a row of this case
+    environment = describe_environment(device)
+    environment.update(device_type=device.type, interpreted=interpreted,
+                       fp32_precision=os.environ.get("MONARCH_FP32_PRECISION", "ieee"),
+                       autotune=os.environ.get("MONARCH_TRITON_AUTOTUNE", "1") != "0",
+                       one_pass_available=one_pass_module() is not None)
+    return {"environment": environment, "ceilings": ceilings, "rows": rows}
 
 
 def main(args) -> int:
     result = run(args)
-    _speedups(result["rows"])
+    speedups(result["rows"])
     env, ceil = result["environment"], result["ceilings"]
-    table = markdown_table(
-        ["method", "dtype", "pass", "n", "batch", "ms", "GB/s", "of copy BW", "triton speed-up"],
-        [[r["method"], r["dtype"], r["pass"], r["n"], r["batch"], f"{r['seconds'] * 1e3:.4f}", f"{r['GBps']:.1f}",
-          f"{100 * r['copy_fraction']:.1f}%",
-          f"{r['triton_speedup']:.2f}×" if "triton_speedup" in r else
-          (f"bf16 DFT {r['dft_bf16_speedup']:.2f}×" if "dft_bf16_speedup" in r else "")] for r in result["rows"]])
+    table = kernel_table(result["rows"])
     markdown = (f"# Monarch kernels benchmark ({env['device']})\n\n"
                 f"torch {env['torch']}, triton {env['triton']}, fp32 precision {env['fp32_precision']}, "
-                f"autotune {env['autotune']}{', TRITON_INTERPRET=1 (interpreter: times meaningless)' if env['interpreted'] else ''}.\n"
+                f"autotune {env['autotune']}, {env['threads']} threads, 1-min load average "
+                f"{env['load_average_1min']}"
+                f"{', TRITON_INTERPRET=1 (interpreter: times meaningless)' if env['interpreted'] else ''}.\n"
                 f"Copy bandwidth {ceil['copy_GBps']:.0f} GB/s; {ceil['matmul_dtype']} {ceil['matmul_size']}³ matmul "
-                f"{ceil['matmul_TFLOPs']:.1f} TFLOP/s (same run). Median of {args.repeats} timings.\n\n"
+                f"{ceil['matmul_TFLOPs']:.1f} TFLOP/s (same run). Median of {args.repeats} interleaved rounds.\n\n"
                 f"Command: `{env['command']}`\n\nGB/s counts only the bytes that must move (x, y and the weights "
-                "once; see benchmarks/kernels.py). 'triton speed-up' = time of the row / time of the Triton row "
-                "of the same case; on fft rows, time of torch.fft / time of the bf16 Monarch DFT.\n\n" + table)
+                "once; see benchmarks/kernels.py). 'note' = time of the row / time of the Triton row of the same "
+                "case; on fft rows, time of torch.fft / time of the bf16 Monarch DFT; on DFT rows, the relative "
+                "error against torch.fft.\n\n" + table)
     print("\n" + table)
     slug = re.sub(r"[^a-z0-9]+", "-", env["device"].lower()).strip("-") if env["device_type"] == "cuda" else "cpu"
     paths = write_results(args.out, f"kernels_{slug}", result, markdown)
     png = paths[0].with_suffix(".png")
-    _plot(result, png)
+    plot_times(result["rows"], png, env["device"])
     print("wrote", *paths, png)
     return 0

@@ -15,13 +15,12 @@ Variants are timed interleaved round by round (common.timing.interleaved_times).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 
-from benchmarks.timing import pick_device
+from benchmarks.output import write_results
+from common.device import resolve_device
 from common.environment import describe_environment
-from common.files import write_json_atomic, write_text_atomic
 from common.tables import markdown_table
 from common.timing import interleaved_times
 from monarch_core import dft_monarch, factor_pair, monarch_multiply
@@ -36,11 +35,6 @@ def plain_two_bmm(x, w1, w2):
     z = z.transpose(0, 1).reshape(batch, r, l).transpose(1, 2).transpose(0, 1).contiguous()
     y = torch.bmm(z, w2.transpose(1, 2))
     return y.permute(1, 2, 0).reshape(batch, s * l).contiguous()
-
-
-def write_results(out_dir: str, stem: str, payload: dict, markdown: str):
-    out = Path(out_dir)
-    return write_json_atomic(out / f"{stem}.json", payload), write_text_atomic(out / f"{stem}.md", markdown)
 
 
 def run(device: torch.device, sizes, dtype: torch.dtype, elements: float, repeats: int) -> list[dict]:
@@ -76,7 +70,7 @@ def run(device: torch.device, sizes, dtype: torch.dtype, elements: float, repeat
 
 
 def main(args) -> int:
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
     rows = [row for elements in args.elements for row in run(device, args.sizes, dtype, elements, args.repeats)]
     env = describe_environment(device)
