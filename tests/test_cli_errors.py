@@ -1,0 +1,275 @@
+"""Bad inputs end in one readable line, never a traceback: a table of ≥ 30 mistakes a user can make.
+
+Command-line cases run `run.main(argv)` in-process (fast) and expect exit status 2, an ``error: …``
+line naming the problem on stderr, no "Traceback" and no raw library text. API cases expect the
+project's exception type (common.errors, or ValueError from monarch_core, which imports nothing of
+ours) with a message naming the problem. Cases whose checks live in code another helper is still
+building are xfail(strict=False) with the reason "engine validation pending".
+"""
+import re
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+import run
+from common.errors import CheckpointError, ConfigError, FormatError
+
+PENDING = pytest.mark.xfail(strict=False, reason="engine validation pending")
+RAW_LIBRARY_TEXT = ("Unable to synchronously", "Unable to open file", "PytorchStreamReader", "invalid load key",
+                    "ZeroDivisionError", "chunk dimensions must be positive", "Errno")
+
+
+class WritesAFile:
+    """A pickle whose unpickling creates a file: loading it must refuse, not run it."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Small good and bad inputs, made once: a tiny NS dataset, a tiny MRI folder, broken files."""
+    root = tmp_path_factory.mktemp("bad-inputs")
+    assert run.main(["data", "ns-tiny", "--n", "6", "--res", "16", "--gen-res", "16", "--dt", "0.25", "--quiet",
+                     "--out", str(root / "ns.h5")]) == 0
+    from mri.data.presets import PRESETS
+    from mri.data.simulate import simulate_dataset
+
+    simulate_dataset(PRESETS["tiny"].replace(shape=(32, 32), slices=2), root / "mri", progress=False)
+    good = (root / "ns.h5").read_bytes()
+    (root / "truncated.h5").write_bytes(good[:len(good) // 2])
+    (root / "empty.h5").write_bytes(b"")
+    (root / "junk.h5").write_text("not a dataset at all\n" * 10)
+    (root / "ns.h5.partial").write_bytes(good)
+    u = np.random.default_rng(0).normal(size=(3, 8, 8, 4))
+    u[1, 2, 3, 0] = np.nan
+    scipy.io.savemat(root / "nan.mat", {"a": u[..., 0], "u": u, "t": np.arange(4.0)[None]})
+    (root / "bad.mat").write_bytes(b"MATLAB 5.0 MAT-file" + b"\0" * 50)
+    torch.save({"x": torch.zeros(2, 1), "y": torch.zeros(2, 1), "evil": WritesAFile(root / "pwned-pt")},
+               root / "evil.pt")
+    torch.save({"model": {"w": torch.zeros(1)}, "evil": WritesAFile(root / "pwned-ckpt")}, root / "evil-ckpt.pt")
+    torch.save({"x": torch.zeros(2)}, root / "good.pt")
+    (root / "cut.pt").write_bytes((root / "good.pt").read_bytes()[:60])
+    mri_cut = root / "mri-cut"
+    mri_cut.mkdir()
+    scan = (root / "mri" / "SIM_000.h5").read_bytes()
+    (mri_cut / "SIM_000.h5").write_bytes(scan[:len(scan) // 3])
+    (root / "results").mkdir()
+    return root
+
+
+def cli(*argv):
+    return lambda r: [a.format(r=r) for a in argv]
+
+
+# (id, argv built from the files fixture's folder {r}, regex the error output must contain)
+CLI_CASES = [
+    # run.py data (pde.data: this helper's code)
+    ("data res 0", cli("data", "ns-tiny", "--res", "0", "--out", "{r}/o/x.h5"), r"--res must be an integer >= 2, got 0"),
+    ("data res 48", cli("data", "ns-tiny", "--res", "48", "--out", "{r}/o/x.h5"), r"--res 48 must divide the generation grid"),
+    ("data n 0", cli("data", "ns-tiny", "--n", "0", "--out", "{r}/o/x.h5"), r"--n must be an integer >= 1"),
+    ("data n -5", cli("data", "burgers-tiny", "--n", "-5", "--out", "{r}/o/x.h5"), r"--n must be an integer >= 1"),
+    ("data dt -1", cli("data", "ns-tiny", "--dt", "-1", "--out", "{r}/o/x.h5"), r"--dt must be a finite number > 0"),
+    ("data batch 0", cli("data", "darcy-tiny", "--batch-size", "0", "--out", "{r}/o/x.h5"), r"--batch-size must be an integer >= 1"),
+    ("data darcy res", cli("data", "darcy-tiny", "--res", "10", "--out", "{r}/o/x.h5"), r"--res 10 does not fit the Darcy node grid"),
+    ("data odd gen-res", cli("data", "ns-tiny", "--gen-res", "33", "--res", "33", "--out", "{r}/o/x.h5"), r"--gen-res must be even"),
+    ("data seed -1", cli("data", "ns-tiny", "--seed", "-1", "--out", "{r}/o/x.h5"), r"--seed must be an integer >= 0"),
+    ("data device", cli("data", "ns-tiny", "--device", "tpu", "--out", "{r}/o/x.h5"), r"unknown device 'tpu'"),
+    ("data cuda", cli("data", "ns-tiny", "--device", "cuda", "--out", "{r}/o/x.h5"), r"torch sees no CUDA device|--res|"),
+    ("data exists", cli("data", "ns-tiny", "--n", "6", "--res", "16", "--gen-res", "16", "--dt", "0.25", "--out", "{r}/ns.h5"),
+     r"ns.h5 already exists; pass --overwrite"),
+    ("data unknown preset", cli("data", "ns-huge"), r"invalid choice: 'ns-huge'"),
+    ("mri-sim coils 0", cli("data", "mri-sim", "--preset", "tiny", "--coils", "0", "--out", "{r}/o/s"), r"--coils"),
+    # run.py report (workflows: this helper's code)
+    ("report missing", cli("report", "{r}/nowhere"), r"run directory .*nowhere does not exist"),
+    ("report file", cli("report", "{r}/ns.h5"), r"ns.h5 is a file; expected a run folder"),
+    ("report empty", cli("report", "{r}/results"), r"no result JSON"),
+    # run.py pde (pde.experiments: the engine helper's code)
+    ("pde train missing", cli("pde", "train", "{r}/missing.h5", "--out", "{r}/o/p1"), r"missing.h5: no such file"),
+    ("pde train truncated", cli("pde", "train", "{r}/truncated.h5", "--out", "{r}/o/p2"), r"truncated.h5: truncated or corrupt"),
+    ("pde train partial", cli("pde", "train", "{r}/ns.h5.partial", "--out", "{r}/o/p3"), r"unfinished generation"),
+    ("pde train epochs 0", cli("pde", "train", "{r}/ns.h5", "--epochs", "0", "--out", "{r}/o/p4"), r"--epochs"),
+    ("pde train batch 0", cli("pde", "train", "{r}/ns.h5", "--batch-size", "0", "--out", "{r}/o/p5"), r"--batch-size"),
+    ("pde train lr -1", cli("pde", "train", "{r}/ns.h5", "--lr", "-1", "--out", "{r}/o/p6"), r"--lr"),
+    ("pde train n-train", cli("pde", "train", "{r}/ns.h5", "--n-train", "100", "--out", "{r}/o/p7"), r"--n-train"),
+    ("pde train t-in", cli("pde", "train", "{r}/ns.h5", "--t-in", "20", "--out", "{r}/o/p8"), r"t_in=20"),
+    ("pde train sizes", cli("pde", "train", "{r}/ns.h5", "--transform", "monarch", "--monarch-sizes", "3,5", "--epochs", "1",
+                            "--out", "{r}/o/p9"), r"sizes=\(3, 5\) do not factor"),
+    ("pde train json", cli("pde", "train", "{r}/ns.h5", "--fno-kwargs", "{{bad", "--out", "{r}/o/p10"), r"--fno-kwargs"),
+    ("pde eval missing", cli("pde", "eval", "{r}/missing.pt"), r"missing.pt: no such checkpoint"),
+    ("pde eval evil", cli("pde", "eval", "{r}/evil-ckpt.pt"), r"evil-ckpt.pt: refused"),
+    ("pde eval cut", cli("pde", "eval", "{r}/cut.pt"), r"cut.pt: truncated or corrupt"),
+    ("pde compare kind", cli("pde", "compare", "{r}/ns.h5", "--transforms", "fft,wavelet", "--epochs", "1", "--out", "{r}/o/c1"),
+     r"'wavelet'"),
+    ("pde compare missing", cli("pde", "compare", "{r}/missing.h5", "--out", "{r}/o/c2"), r"missing.h5: no such file"),
+    # run.py mri (mri.recon: the engine helper's code)
+    ("mri train no data", cli("mri", "train", "--data", "{r}/nowhere", "--model", "msense", "--out", "{r}/o/m1"), r"nowhere"),
+    ("mri train cut", cli("mri", "train", "--data", "{r}/mri-cut", "--model", "msense", "--out", "{r}/o/m2"),
+     r"SIM_000.h5: truncated or corrupt"),
+    ("mri train epochs 0", cli("mri", "train", "--data", "{r}/mri", "--model", "msense", "--epochs", "0", "--out", "{r}/o/m3"),
+     r"--epochs"),
+    ("mri train accel 0", cli("mri", "train", "--data", "{r}/mri", "--model", "msense", "--acceleration", "0",
+                              "--out", "{r}/o/m4"), r"acceleration"),
+    ("mri train batch 0", cli("mri", "train", "--data", "{r}/mri", "--model", "msense", "--batch-size", "0",
+                              "--out", "{r}/o/m5"), r"--batch-size"),
+    ("mri train echo", cli("mri", "train", "--data", "{r}/mri", "--model", "msense", "--echo", "3", "--out", "{r}/o/m6"),
+     r"echo"),
+    ("mri eval no run", cli("mri", "eval", "--run", "{r}/norun"), r"norun"),
+    ("mri eval accel", cli("mri", "eval", "--model", "zf", "--data", "{r}/mri", "--acceleration", "5"), r"5"),
+    ("mri compare no data", cli("mri", "compare", "--data", "{r}/nowhere", "--out", "{r}/o/mc"), r"nowhere"),
+    ("mri compare accel", cli("mri", "compare", "--data", "{r}/mri", "--accelerations", "-2", "--out", "{r}/o/mc2"),
+     r"accelerations?"),
+]
+# Checks that live in the training engines (pde/experiments, mri/recon), another helper's files.
+# Those that fail today are xfail; the others in that code pass already and are held to it.
+PENDING_IDS = {"pde train sizes", "mri train cut", "mri compare accel"}
+# common.checkpoints (not this helper's file) still quotes torch's zip-reader text for a cut checkpoint.
+COMMON_PENDING = pytest.mark.xfail(strict=False, reason="common.checkpoints quotes the library's error text")
+
+
+def _params(cases, pending):
+    def marks(name):
+        return [PENDING] if name in pending else [COMMON_PENDING] if name == "pde eval cut" else []
+    return [pytest.param(*case[1:], id=case[0], marks=marks(case[0])) for case in cases]
+
+
+def _run_main(argv):
+    try:
+        return run.main(argv)
+    except SystemExit as exit_:  # argparse errors
+        return exit_.code
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("make_argv, message", _params(CLI_CASES, PENDING_IDS))
+def test_command_line_mistakes_exit_2_with_one_readable_line(files, capsys, make_argv, message):
+    assert _run_main(make_argv(files)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    assert re.search(message, err), err
+    assert not any(text in err for text in RAW_LIBRARY_TEXT), err
+    assert "error: " in err
+
+
+def _load(name, **kwargs):
+    from pde.data.readers import load_dataset
+
+    return lambda r: load_dataset(r / name, **kwargs)
+
+
+def _skmtea(folder, **kwargs):
+    from mri.data.skmtea import SkmTeaSlices
+
+    def read(r):
+        ds = SkmTeaSlices(r / folder, **kwargs)
+        return [ds[i] for i in range(len(ds))]
+    return read
+
+
+def _fastmri(name):
+    from mri.data.fastmri import FastMRISlices
+
+    return lambda r: FastMRISlices(r / name)
+
+
+def _mc(fn):
+    return lambda r: fn()
+
+
+def _monarch():
+    import monarch_core as mc
+
+    x16, w = torch.randn(2, 16), torch.randn(4, 4, 4)
+    return [
+        ("multiply mismatched x", _mc(lambda: mc.monarch_multiply(torch.randn(2, 15), w, w)), ValueError,
+         r"x has shape \(2, 15\) .* expect x of shape \(\.\.\., 16\)"),
+        ("multiply 2-D factor", _mc(lambda: mc.monarch_multiply(x16, torch.randn(4, 4), w)), ValueError, r"must be 3-D"),
+        ("multiply incompatible factors", _mc(lambda: mc.monarch_multiply(x16, w, torch.randn(3, 4, 4))), ValueError,
+         r"incompatible Monarch factors"),
+        ("multiply backend", _mc(lambda: mc.monarch_multiply(x16, w, w, backend="magic")), ValueError, r"backend must be"),
+        ("adjoint mismatched", _mc(lambda: mc.monarch_multiply_adjoint(torch.randn(2, 15), w, w)), ValueError,
+         r"y has shape \(2, 15\)"),
+        ("LearnableDFT n=0", _mc(lambda: mc.LearnableDFT(0)), ValueError, r"n=0"),
+        ("LearnableDFT kind", _mc(lambda: mc.LearnableDFT(16, kind="wavelet")), ValueError, r"'wavelet'"),
+        ("LearnableDFT prime", _mc(lambda: mc.LearnableDFT(13, kind="monarch")), ValueError, r"n=13 .* prime"),
+        ("project rectangular", _mc(lambda: mc.project(torch.randn(4, 6))), ValueError, r"square matrix .*\(4, 6\)"),
+        ("project sizes", _mc(lambda: mc.project(torch.randn(16, 16), sizes=(3, 5))), ValueError, r"sizes=\(3, 5\)"),
+        ("dft norm", _mc(lambda: mc.dft_matrix(8, norm="weird")), ValueError, r"norm must be one of"),
+        ("MonarchLinear 0", _mc(lambda: mc.MonarchLinear(10, 0)), ValueError, r"out=0"),
+    ]
+
+
+API_CASES = [
+    ("load missing", _load("missing.h5"), FormatError, r"missing.h5: no such file"),
+    ("load empty", _load("empty.h5"), FormatError, r"empty.h5: empty file .*truncated or corrupt — re-copy or regenerate it"),
+    ("load truncated", _load("truncated.h5"), FormatError, r"truncated.h5: truncated or corrupt — re-copy or regenerate it"),
+    ("load junk", _load("junk.h5"), FormatError, r"junk.h5: not a recognised dataset"),
+    ("load partial", _load("ns.h5.partial"), FormatError, r"ns.h5.partial: an unfinished generation"),
+    ("load nan", _load("nan.mat"), FormatError, r"nan.mat: key '(a|u)' holds NaN or Inf, first in sample 1"),
+    ("load bad mat", _load("bad.mat"), FormatError, r"bad.mat: truncated or corrupt"),
+    ("load evil pt", _load("evil.pt"), FormatError, r"evil.pt: refused"),
+    ("load cut pt", _load("cut.pt"), FormatError, r"cut.pt: truncated or corrupt"),
+    ("load n=0", _load("ns.h5", n=0), FormatError, r"n must be a positive integer"),
+    ("skmtea truncated", _skmtea("mri-cut"), FormatError, r"SIM_000.h5: truncated or corrupt — re-copy or regenerate it"),
+    ("skmtea echo", _skmtea("mri", echo=5), ConfigError, r"echo=5 asked for"),
+    ("skmtea acceleration", _skmtea("mri", acceleration=7), FormatError, r"no 'masks/poisson_7.0x'"),
+    ("fastmri empty", _fastmri("empty.h5"), FormatError, r"empty.h5: truncated or corrupt"),
+    ("fastmri junk", _fastmri("junk.h5"), FormatError, r"junk.h5: truncated or corrupt"),
+]
+
+
+@pytest.mark.parametrize("call, error, message",
+                         [pytest.param(*c[1:], id=c[0]) for c in API_CASES + _monarch()])
+def test_api_mistakes_raise_the_projects_errors(files, call, error, message):
+    with pytest.raises(error) as raised:
+        call(files)
+    text = str(raised.value)
+    assert re.search(message, text), text
+    assert not any(raw in text for raw in RAW_LIBRARY_TEXT), text
+
+
+def test_a_malicious_checkpoint_is_refused_without_running_it(files, capsys):
+    from common.checkpoints import load_checkpoint
+
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(files / "evil-ckpt.pt")
+    assert _run_main(["pde", "eval", str(files / "evil-ckpt.pt")]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert not (files / "pwned-ckpt").exists() and not (files / "pwned-pt").exists()
+
+
+def test_debug_shows_the_traceback_and_interrupts_exit_130(files, capsys, monkeypatch):
+    assert _run_main(["report", str(files / "nowhere")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError):
+        run.main(["report", str(files / "nowhere"), "--debug"])
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    import workflows.report
+
+    monkeypatch.setattr(workflows.report, "build_report", lambda *a, **k: interrupted(None))
+    assert run.main(["report", str(files / "results")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_bug_keeps_its_traceback(files, monkeypatch):
+    import workflows.report
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug, not a user error")
+
+    monkeypatch.setattr(workflows.report, "build_report", bug)
+    with pytest.raises(ZeroDivisionError):
+        run.main(["report", str(files / "results")])
+
+
+def test_the_table_is_large_enough():
+    assert len(CLI_CASES) + len(API_CASES) + len(_monarch()) >= 30
