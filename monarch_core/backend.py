@@ -4,7 +4,8 @@
 Triton kernels for CUDA tensors when Triton is importable and the PyTorch path otherwise.
 
 A call the kernels fail on (compile error, out of resources, launch failure) is re-run on the PyTorch
-path with a one-time warning per reason (`with_fallback`).
+path with a one-time warning per reason (`with_fallback`); inside the Triton path a failing one-pass
+kernel (kernels/one_pass.py) is re-run on the two-pass kernels the same way.
 
 A call the kernels cannot take (a dtype other than float32/bfloat16/float16/complex64, a CPU tensor
 outside TRITON_INTERPRET=1, no Triton) runs on the PyTorch path with a warning given once per
@@ -42,10 +43,10 @@ def warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)  # point at the caller of monarch_multiply
 
 
-def with_fallback(fast, slow, what: str):
+def with_fallback(fast, slow, what: str, to: str = "the PyTorch path"):
     """fast(), or slow() with a loud one-time warning (per failure reason) when fast() fails to compile or
-    launch. Argument errors (ValueError, TypeError) propagate; under TRITON_INTERPRET=1 nothing is
-    caught, so tests see kernel bugs instead of a silent fallback."""
+    launch; `to` names what slow() runs on. Argument errors (ValueError, TypeError) propagate; under
+    TRITON_INTERPRET=1 nothing is caught, so tests see kernel bugs instead of a silent fallback."""
     from .kernels.support import interpreting
 
     try:
@@ -56,8 +57,8 @@ def with_fallback(fast, slow, what: str):
         if interpreting():
             raise
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        warn_once(f"{what}: the Triton kernels failed ({type(error).__name__}: {reason}); using the PyTorch "
-                  f"path for such calls from now on is up to you (backend='torch'): this call ran on it")
+        warn_once(f"{what}: the Triton kernels failed ({type(error).__name__}: {reason}); this call ran on "
+                  f"{to} (choosing it for such calls from now on is up to you, e.g. backend='torch')")
         return slow()
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import torch
 
 from ..factors import check_factors, check_input
+from ..backend import with_fallback
 from .block_gemm import block_gemm, block_weight_grad
+from .one_pass import _OnePassMultiply, layout_applies
 from .support import resolve_precision, unsupported_reason
 
 
@@ -49,16 +51,25 @@ def _sizes(w1, w2):
     return k, q, p, l, s, r
 
 
-def monarch_forward(xp, w1p, w2p, yp, precision: str, transposed: bool) -> torch.Tensor:
-    """Write y = M x into the planes yp (each (B, s·l)); return the intermediate z planes (P, B, k·q)."""
-    k, q, p, l, s, r = _sizes(w1p[0], w2p[0])
+def intermediate(xp, w1p, precision: str, transposed: bool) -> torch.Tensor:
+    """Pass 1: the intermediate z planes (P, B, k·q) = blockdiag(w1) x (input dtype)."""
+    k, q, p = w1p[0].shape
     batch = xp[0].shape[0]
     planes = 1 if xp[1] is None else 2
     z = torch.empty((planes, batch, k * q), dtype=xp[0].dtype, device=xp[0].device)
     zp = (z[0], z[1] if planes == 2 else None)
-    w1v, w2v = w1p[0].stride(), w2p[0].stride()
-    block_gemm(xp, _x_view(xp[0], k, p, transposed), w1p, w1v, zp, (k * q, q, 1),
+    block_gemm(xp, _x_view(xp[0], k, p, transposed), w1p, w1p[0].stride(), zp, (k * q, q, 1),
                batch=batch, blocks=k, n=q, k=p, precision=precision)
+    return z
+
+
+def monarch_forward(xp, w1p, w2p, yp, precision: str, transposed: bool) -> torch.Tensor:
+    """Write y = M x into the planes yp (each (B, s·l)); return the intermediate z planes (P, B, k·q)."""
+    k, q, p, l, s, r = _sizes(w1p[0], w2p[0])
+    batch = xp[0].shape[0]
+    z = intermediate(xp, w1p, precision, transposed)
+    zp = (z[0], z[1] if xp[1] is not None else None)
+    w2v = w2p[0].stride()
     sb, se = _strides2(yp[0])
     block_gemm(zp, (k * q, 1, l), w2p, w2v, yp, (sb, se, l * se),
                batch=batch, blocks=l, n=s, k=r, precision=precision)
@@ -200,7 +211,16 @@ def monarch_multiply_triton(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
     check_input(x, w1, w2, k * p)
     _check_support(x, w1, w2)
     x2 = x.reshape(-1, k * p)
-    y = _MonarchMultiply.apply(x2, w1, w2, resolve_precision(precision, x.dtype), bool(input_transposed))
+    resolved = resolve_precision(precision, x.dtype)
+
+    def two_pass():
+        return _MonarchMultiply.apply(x2, w1, w2, resolved, bool(input_transposed))
+
+    if layout_applies(w1.shape, w2.shape, x.dtype):  # one pass over memory; two-pass if it fails to run
+        y = with_fallback(lambda: _OnePassMultiply.apply(x2, w1, w2, resolved, bool(input_transposed)), two_pass,
+                          "monarch_multiply (one-pass kernel)", to="the two-pass Triton kernels")
+    else:
+        y = two_pass()
     return y.reshape(*x.shape[:-1], s * l)
 
 
