@@ -1,4 +1,4 @@
-"""`run.py bench monarch|kernels` (the PDE and MRI packages register their own benchmarks)."""
+"""`run.py bench monarch|kernels|steps|gpu` (the PDE and MRI packages register their own benchmarks)."""
 
 
 def _bench_monarch(args):
@@ -14,6 +14,9 @@ def _bench_kernels(args):
 
 
 def register(bench):
+    from benchmarks.gpu import register as register_gpu
+    from benchmarks.steps import register as register_steps
+
     p = bench.add_parser("monarch", help="dense matmul vs monarch_multiply vs torch.fft (CPU or CUDA)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024, 4096])
@@ -38,3 +41,5 @@ def register(bench):
     k.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
     k.add_argument("--out", default="benchmarks/results", help="folder for kernels_<device>.json/.md/.png")
     k.set_defaults(func=_bench_kernels)
+    register_steps(bench)
+    register_gpu(bench)
