@@ -28,6 +28,14 @@ What one command does (every value is an option, see `register_protocol`):
    paired bootstrap interval over (seed, test sample) pairs, per-step errors, parameters, seconds per
    epoch, total training time, learning curves; several OUT folders merge (each GPU run adds a seed).
 
+GPU preset (one seed per command; each command adds a seed, the report merges the folders):
+
+    python run.py data ns-v1e-3                                  # 1200 samples, 64², 50 frames
+    python run.py pde protocol datasets/ns-v1e-3.h5 --preset gpu --seeds 0 --out runs/protocol/gpu-s0 \
+        [--settings runs/protocol/<tuned>/tuning.json]
+    python run.py pde protocol datasets/ns-v1e-3.h5 --preset gpu --seeds 1 --out runs/protocol/gpu-s1 \
+        --merge runs/protocol/gpu-s0 --report runs/protocol/gpu-report
+
 Runs go to up to `--jobs` subprocesses at once, each with OMP_NUM_THREADS=`--threads` (default 1). A
 run whose result.json exists is skipped when the command is rerun (resumable); a killed run resumes
 from its last.pt.
@@ -528,10 +536,13 @@ def run_protocol(config: ProtocolConfig, command: str | None = None, log=print) 
         runs = tuning_runs(config, split)
         log(f"tuning: {len(runs)} runs ({budget} grid points per transform)")
         failed += run_all(runs, config.jobs, config.threads, log)
-        results = {}
+        results, diverged = {}, {}
         for run in runs:
             if run.done():
                 results.setdefault(run.method, []).append(json.loads(run.result_path.read_text()))
+            else:  # a grid point that failed (e.g. diverged at a large learning rate) is a result, not an error
+                diverged.setdefault(run.method, []).append({"point": _plain(run.point), "log": str(Path(run.run_dir) / "log.txt")})
+        failed = [f for f in failed if "/tune/" not in f.replace(os.sep, "/")]
         missing = [m for m in TRANSFORMS_TUNED if m in config.methods and m not in results]
         if missing:
             raise RuntimeError(f"every tuning run of {missing} failed; see the log.txt files under {out / 'tune'}")
@@ -541,7 +552,7 @@ def run_protocol(config: ProtocolConfig, command: str | None = None, log=print) 
             "score": "best validation relative L2 over the epochs (the error of best.pt)",
             "points": {m: [{"point": r["point"], "best_val_rel_l2": r["best_val_rel_l2"], "best_epoch": r["best_epoch"],
                             "seconds_per_epoch": r["seconds_per_epoch"]} for r in rs] for m, rs in results.items()},
-            "chosen": _plain(chosen)})
+            "failed": diverged, "chosen": _plain(chosen)})
     else:
         chosen = untuned_settings(config)
     more_modes = None

@@ -106,6 +106,9 @@ def _tuning_section(tuning: dict) -> list[str]:
             mark = " **(chosen)**" if p["point"] == chosen else ""
             rows.append([method, setting + mark, f"{p['best_val_rel_l2']:.4f}", p["best_epoch"],
                          f"{p['seconds_per_epoch']:.2f}"])
+        for p in tuning.get("failed", {}).get(method, []):
+            setting = ", ".join(f"{k}={v}" for k, v in p["point"].items())
+            rows.append([method, setting, "failed (diverged; see its log.txt)", "—", "—"])
     lines.append(markdown_table(["method", "grid point", "best validation rel. L2", "at epoch", "s / epoch"], rows))
     return lines
 
