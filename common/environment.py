@@ -1,6 +1,7 @@
 """What a result was measured on: device, versions, threads, machine load and the command."""
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import sys
@@ -27,7 +28,7 @@ def describe_environment(device="cpu") -> dict:
         env["load_average_1min"] = None
     for module in ("triton", "neuralop"):
         try:
-            env[module] = __import__(module).__version__
+            env[module] = importlib.import_module(module).__version__
         except Exception:  # missing or broken optional dependency: record that, do not fail the benchmark
             env[module] = None
     return env

@@ -1,4 +1,5 @@
-"""run.py sub-commands: `pde train`, `pde eval`, `pde compare` (handlers import torch lazily).
+"""run.py sub-commands: `pde train`, `pde eval`, `pde compare`, `pde protocol`, `pde superres`
+(handlers import torch lazily).
 
 Every option of `pde train` and `pde compare` comes from a `TrainConfig` field (its default, type and
 help are written there once): tuples are comma lists (--n-modes 24,22), --fno-kwargs takes JSON
@@ -27,9 +28,22 @@ def _train(args):
 
 
 def _eval(args):
-    from pde.experiments.evaluation import evaluate, markdown
+    from pathlib import Path
 
-    print(markdown(evaluate(args.checkpoint, args.dataset, args.out, device=args.device, trust=args.trust_checkpoint)))
+    from pde.experiments.evaluation import evaluate, markdown
+    from pde.experiments.transfer import parse_grid
+
+    report = evaluate(args.checkpoint, args.dataset, args.out, device=args.device, trust=args.trust_checkpoint,
+                      grid=parse_grid(args.grid))
+    print(markdown(report))
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    print(f"Wrote {out / 'eval.json'}, {out / 'eval.md'} and the plots {out / 'error_vs_step.png'}, {out / 'fields.png'}")
+
+
+def _superres(args):
+    from pde.experiments.superresolution import command_from_args
+
+    command_from_args(args)
 
 
 def _compare(args):
@@ -37,6 +51,10 @@ def _compare(args):
 
     values = options_from_args(args, TrainConfig, exclude=COMPARE_EXCLUDE)
     transforms = tuple(t.strip() for t in args.transforms.split(","))
+    if transforms == ("all",):
+        from monarch_core import TRANSFORM_KINDS
+
+        transforms = TRANSFORM_KINDS
     command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_compare(args.datasets, transforms, epochs=args.epochs, out_dir=args.out, device=args.device,
                          checkpoint=args.checkpoint, command=command, **values)
@@ -44,10 +62,10 @@ def _compare(args):
 
 
 def register(pde=None, bench=None, **_):
-    """Add `train`, `eval` and `compare` to run.py's `pde` group."""
+    """Add `train`, `eval`, `compare`, `superres` and `protocol` to run.py's `pde` group."""
     if pde is None:
         return
-    text = "train one FNO (fft | dense | monarch) on a dataset; then evaluate best.pt on the test split"
+    text = "train one FNO on a dataset; then evaluate best.pt on the test split"
     p = pde.add_parser("train", help=text, description=text)
     p.add_argument("dataset", metavar="DATASET", help="dataset file (e.g. datasets/ns-v1e-3.h5)")
     p.add_argument("--transform", default="fft", metavar="KIND",  # checked against monarch_core.TRANSFORM_KINDS
@@ -60,14 +78,29 @@ def register(pde=None, bench=None, **_):
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a run's best.pt or last.pt")
     p.add_argument("--dataset", metavar="FILE", help="dataset file (default: the one it was trained on)")
     p.add_argument("--out", metavar="FOLDER", help="report folder (default: the checkpoint's folder)")
+    p.add_argument("--grid", metavar="SIZES", help="evaluate at this grid (comma list, e.g. 64,64): zero-shot "
+                   "super-resolution of a model trained at another grid; must be the dataset's grid (default: "
+                   "the dataset's grid, which must then be the training grid)")
     add_options(p, TrainConfig, include=("device", "trust_checkpoint"))
     p.set_defaults(func=_eval)
 
-    text = "train fft, dense and monarch FNOs on the same data, split and seed; one report"
+    text = "zero-shot super-resolution study: models trained at one grid evaluated at several (no retraining)"
+    p = pde.add_parser("superres", help=text, description=text)
+    from pde.experiments.superresolution import add_arguments as add_superres_arguments
+
+    add_superres_arguments(p)
+    p.set_defaults(func=_superres)
+
+    from pde.experiments.protocol import register_protocol
+
+    register_protocol(pde)
+
+    text = "train FNOs with several transforms on the same data, split and seed; one report"
     p = pde.add_parser("compare", help=text, description=text)
     p.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset files (one table column each)")
-    p.add_argument("--transforms", default="fft,dense,monarch", metavar="LIST",
-                   help="comma list of fft, dense, monarch, monarch+channels (default: fft,dense,monarch)")
+    p.add_argument("--transforms", default="all", metavar="LIST",
+                   help="comma list of transform kinds (fft, dense, monarch, diag, …; KIND+channels adds Monarch "
+                   "channel mixing), or all (default: all registered kinds)")
     p.add_argument("--out", default="runs/pde/compare", metavar="FOLDER",
                    help="report folder; runs go to FOLDER/<dataset>/<transform> (default: runs/pde/compare)")
     p.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"],

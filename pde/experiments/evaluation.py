@@ -15,9 +15,7 @@ from pathlib import Path
 
 import torch
 
-from common.checkpoints import load_checkpoint as load_safe_checkpoint
 from common.device import resolve_device
-from common.errors import CheckpointError
 from common.files import write_json_atomic, write_text_atomic
 from common.stats import format_mean_se, mean_se
 from common.training import read_metrics
@@ -25,34 +23,29 @@ from common.training import read_metrics
 from . import plots
 from .models import parameter_counts
 from .problems import relative_l2_per_sample, relative_l2_per_step
-from .training import TrainConfig, predict, prepare
+from .training import predict
+from .transfer import load_for_dataset
 
 
-def load_checkpoint(checkpoint, dataset=None, device="auto", trust: bool = False):
-    """Rebuild the run's predictor from a checkpoint (optionally on another dataset file).
+def load_checkpoint(checkpoint, dataset=None, device="auto", trust: bool = False, grid=None):
+    """Rebuild the run's predictor from a checkpoint (optionally on another dataset file, moved to that
+    dataset's grid when `grid` names it: see `transfer.load_for_dataset`).
     Returns (setup dict of `training.prepare`, checkpoint state, TrainConfig). The checkpoint is read
     with weights_only=True (`trust=True`: the full unpickler, for trusted files only)."""
-    state = load_safe_checkpoint(checkpoint, map_location="cpu", trust=trust)
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise CheckpointError(f"{checkpoint}: not a checkpoint written by pde.experiments.training "
-                              f"(keys {sorted(state) if isinstance(state, dict) else type(state).__name__})")
-    values = dict(state["config"])
-    if dataset is not None:
-        values["dataset"] = str(dataset)
-    config = TrainConfig.from_dict(values)
-    setup = prepare(config)
-    setup["predictor"].load_state_dict(state["model"])
-    setup["predictor"].to(resolve_device(device))
+    setup, state, config, residuals = load_for_dataset(checkpoint, dataset, grid=grid, device=device, trust=trust)
+    setup["projection_residuals"] = residuals
     return setup, state, config
 
 
 def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "auto", batch_size: int = 20,
-             plot: bool = True, trust: bool = False) -> dict:
+             plot: bool = True, trust: bool = False, grid=None) -> dict:
     """Evaluate `checkpoint` on the test split of `dataset` (default: the dataset it was trained on).
 
+    `grid` (tuple): evaluate a model trained at another resolution on this dataset's grid (zero-shot);
+    it must equal the dataset's grid, and is required when that differs from the training grid.
     Returns the report dict (also written to out_dir/eval.json, default: the checkpoint's folder).
     """
-    setup, state, config = load_checkpoint(checkpoint, dataset, device, trust)
+    setup, state, config = load_checkpoint(checkpoint, dataset, device, trust, grid)
     device = resolve_device(device)
     predictor, test = setup["predictor"], setup["test"]
     out_dir = Path(out_dir) if out_dir is not None else Path(checkpoint).parent
@@ -79,6 +72,7 @@ def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "auto", batch
         "train_seconds_per_epoch": statistics.median(epochs) if epochs else None,  # robust to a busy machine
         "inference_samples_per_second": n / seconds, "device": str(device),
         "n_modes": list(setup["n_modes"]), "hidden_channels": setup["hidden_channels"], "grid": list(setup["grid"]),
+        "projection_residuals": setup["projection_residuals"],
     }
     write_json_atomic(out_dir / "eval.json", report)
     write_text_atomic(out_dir / "eval.md", markdown(report))
