@@ -1,0 +1,127 @@
+"""kill -9 at random moments, then resume: generation and training end exactly where an uninterrupted
+run ends (datasets compared array by array; checkpoints tensor by tensor).
+
+Each case starts `python run.py …` with subprocess.Popen, SIGKILLs it after a seeded random delay (a
+few times), reruns it (generation: the same command; training: with --resume) until it finishes, and
+compares with a run that was never interrupted. Tiny sizes; most of each case's time is the start-up
+of the Python processes (torch import).
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def _run(argv, timeout=300):
+    done = subprocess.run([sys.executable, "run.py", *argv], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _kill_then_finish(argv, resume_argv, seed, kills=2, delays=(1.5, 6.0)):
+    """Start argv, SIGKILL it after a random delay `kills` times (rerunning resume_argv), then finish."""
+    rng = random.Random(seed)
+    command = argv
+    for _ in range(kills):
+        process = subprocess.Popen([sys.executable, "run.py", *command], cwd=ROOT, env=ENV,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(*delays))
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        command = resume_argv
+    _run(resume_argv)
+
+
+def _same_h5(a, b, skip_attrs=("code_version", "created", "device")):
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        names_a, names_b = [], []
+        fa.visit(names_a.append)
+        fb.visit(names_b.append)
+        assert sorted(names_a) == sorted(names_b)
+        for name in names_a:
+            if isinstance(fa[name], h5py.Dataset):
+                np.testing.assert_array_equal(fa[name][()], fb[name][()], err_msg=f"{a}:{name}")
+        for key in set(fa.attrs) - set(skip_attrs):
+            assert np.array_equal(np.asarray(fa.attrs[key]), np.asarray(fb.attrs.get(key))), key
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("seed", [0])
+def test_pde_generation_killed_and_rerun_equals_an_uninterrupted_run(tmp_path, seed):
+    options = ["data", "ns-tiny", "--n", "6", "--res", "16", "--gen-res", "16", "--dt", "0.02", "--batch-size", "1",
+               "--quiet", "--out"]
+    _run(options + [str(tmp_path / "ref.h5")])
+    out = str(tmp_path / "killed.h5")
+    _kill_then_finish(options + [out], options + [out], seed)
+    assert not Path(out + ".partial").exists()
+    _same_h5(tmp_path / "ref.h5", out)
+
+
+@pytest.mark.timeout(300)
+def test_mri_generation_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
+    options = ["data", "mri-sim", "--preset", "tiny", "--shape", "32", "32", "--slices", "2", "--quiet", "--out"]
+    _run(options + [str(tmp_path / "ref")])
+    out = tmp_path / "killed"
+    _kill_then_finish(options + [str(out)], options + [str(out)], seed=1, delays=(2.0, 8.0))
+    scans = sorted(p.name for p in (tmp_path / "ref").glob("*.h5"))
+    assert scans and scans == sorted(p.name for p in out.glob("*.h5"))
+    for name in scans:
+        _same_h5(tmp_path / "ref" / name, out / name)
+
+
+def _same_checkpoint(a, b):
+    ca, cb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+    assert ca["epoch"] == cb["epoch"]
+    assert ca["model"].keys() == cb["model"].keys()
+    for key in ca["model"]:
+        torch.testing.assert_close(ca["model"][key], cb["model"][key], rtol=0, atol=0, msg=key)
+
+
+@pytest.fixture(scope="module")
+def ns_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ns") / "ns.h5"
+    _run(["data", "ns-tiny", "--n", "6", "--res", "16", "--gen-res", "16", "--dt", "0.25", "--quiet", "--out", str(path)])
+    return path
+
+
+@pytest.mark.timeout(400)
+def test_pde_training_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, ns_file):
+    options = ["pde", "train", str(ns_file), "--epochs", "4", "--batch-size", "2", "--n-modes", "4,4",
+               "--hidden-channels", "8", "--no-progress", "--out"]
+    _run(options + [str(tmp_path / "ref")])
+    out = str(tmp_path / "killed")
+    _kill_then_finish(options + [out], options + [out, "--resume"], seed=2, kills=1, delays=(4.0, 9.0))
+    _same_checkpoint(tmp_path / "ref" / "last.pt", Path(out) / "last.pt")
+
+
+@pytest.fixture(scope="module")
+def mri_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mri")
+    _run(["data", "mri-sim", "--preset", "tiny", "--shape", "32", "32", "--slices", "2", "--quiet", "--out", str(path)])
+    return path
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("validation", [False, True], ids=["no-val", "val"])
+def test_mri_training_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, mri_dir, validation):
+    options = ["mri", "train", "--data", str(mri_dir), "--model", "msense", "--scale", "tiny", "--epochs", "3",
+               "--batch-size", "1", "--device", "cpu", "--quiet", "--run-name", "run"]
+    if validation:
+        options += ["--val-scans", "SIM_001"]
+    _run(options + ["--out", str(tmp_path / "ref")])
+    out = tmp_path / "killed"
+    _kill_then_finish(options + ["--out", str(out)], options + ["--out", str(out), "--resume"], seed=3, kills=1,
+                      delays=(4.0, 9.0))
+    _same_checkpoint(tmp_path / "ref" / "run" / "last.pt", out / "run" / "last.pt")
