@@ -37,8 +37,13 @@ Planes = tuple  # (real plane, imaginary plane or None)
 INTERPRETER_CONFIG = dict(BLOCK_B=16, GROUP=2, BLOCK_N=16, BLOCK_K=16)
 # MONARCH_TRITON_AUTOTUNE=0 skips autotuning on the GPU (a heuristic tile instead; faster first calls).
 AUTOTUNE_ENV = "MONARCH_TRITON_AUTOTUNE"
-# Accumulator budget of one program (fp32 elements per plane) when pruning autotune configs.
+# Accumulator budget of one program (fp32 elements, all planes together) when pruning autotune configs,
+# for 16-bit and for 4-byte (fp32 / complex64 planes) operands. 4-byte operands need the smaller budget:
+# their mma.sync operands sit in registers too (and tf32x3 splits each into two), so the 16-bit budget's
+# tiles spilled 8-1688 bytes per thread on sm_80/sm_90 (measured by tests/monarch_core/test_kernels_aot.py).
 MAX_TILE_ELEMENTS = 16384
+MAX_TILE_ELEMENTS_4BYTE = 4096
+MAX_BLOCK_NK_4BYTE = 32  # 64-wide fp32/complex64 operand tiles spilled at n = 4096
 # Shared-memory budget of the operand tiles (double-buffered), below Hopper's 228 KiB per SM.
 MAX_OPERAND_BYTES = 160 * 1024
 # Cap on the fp32 partial sums of the weight gradient (elements), which bounds the batch splits.
@@ -167,21 +172,35 @@ def _prune(configs, named_args, **kwargs):
     planes = 2 if args["IS_COMPLEX"] else 1
     element = args["a_re"].element_size() if "a_re" in args else args.get("ELEMENT", 4)
     weight_grad = "SPLIT" in args  # its accumulator is (GROUP, BLOCK_N, BLOCK_K), the batch is reduced
-    want = min(_pow2(max(n, k)), 128)
+    want = min(_pow2(max(n, k)), 128 if element < 4 else MAX_BLOCK_NK_4BYTE)
+    budget = MAX_TILE_ELEMENTS_4BYTE if element >= 4 else MAX_TILE_ELEMENTS
+    if weight_grad and element >= 4:  # measured: a real fp32 (4, 32, 32) gradient tile still spills on sm_90
+        budget = budget // 2 * planes
     feasible = []
     for c in configs:
         kw = c.kwargs
         g, bb, bn, bk = kw["GROUP"], kw["BLOCK_B"], kw["BLOCK_N"], kw["BLOCK_K"]
         acc = g * bn * (bk if weight_grad else bb) * planes
         operands = g * (bb * bk + bk * bn if not weight_grad else bn * bb + bb * bk) * element * planes * 2
-        if bn > want or g > _pow2(ng, 1) or acc > MAX_TILE_ELEMENTS or operands > MAX_OPERAND_BYTES:
+        if bn > want or g > _pow2(ng, 1) or acc > budget or operands > MAX_OPERAND_BYTES:
             continue
-        if c.num_warps != (8 if acc > 4096 else 4):  # one warp count per tile size keeps the search short
+        if c.num_warps != _warps(acc, element):  # one warp count per tile size keeps the search short
             continue
         feasible.append(c)
     widest = max((c.kwargs["BLOCK_N"] for c in feasible), default=None)
     kept = [c for c in feasible if c.kwargs["BLOCK_N"] == widest]
     return kept or [triton.Config(dict(BLOCK_B=16, GROUP=1, BLOCK_N=16, BLOCK_K=16), num_warps=4)]
+
+
+def _warps(acc: int, element: int) -> int:
+    """4-byte operands always get 8 warps (their register operands spread over more threads); 16-bit ones
+    8 warps only for accumulators over 4096 elements."""
+    return 8 if acc > 4096 or element >= 4 else 4
+
+
+# Batch rows the heuristic prefers: 64 for 16-bit operands; 32 for 4-byte ones, whose 64-row tiles spill,
+# (keyed by element size and whether it is the weight-gradient kernel).
+HEURISTIC_BLOCK_B = {(2, False): 64, (2, True): 64, (4, False): 32, (4, True): 32}
 
 
 # Triton adds the tensors' dtypes. STRIDE_KEY says which inner strides are 1 (contiguous rows): a tile
@@ -209,7 +228,7 @@ def _batch_bucket(batch: int) -> int:
 
 def _heuristic(args: dict) -> dict:
     """The config used without autotuning (MONARCH_TRITON_AUTOTUNE=0): the first one the pruning keeps
-    with 64 batch rows (or the largest group of blocks that fits). Cached: building and pruning the 160
+    with HEURISTIC_BLOCK_B batch rows (or the largest group of blocks that fits). Cached: building and pruning the 160
     candidate configs takes ~2 ms, longer than the kernels themselves."""
     element = args["a_re"].element_size()
     return dict(_heuristic_cached("SPLIT" in args, args["N"], args["K"], args["NG"], bool(args["IS_COMPLEX"]), element))
@@ -221,7 +240,8 @@ def _heuristic_cached(weight_grad: bool, n: int, k: int, ng: int, is_complex: bo
     if weight_grad:
         args["SPLIT"] = 1
     configs = _prune(_configs(), args)
-    by_size = sorted(configs, key=lambda c: (c.kwargs["BLOCK_B"] != 64, -c.kwargs["GROUP"]))
+    rows = HEURISTIC_BLOCK_B[min(element, 4), weight_grad]
+    by_size = sorted(configs, key=lambda c: (c.kwargs["BLOCK_B"] != rows, -c.kwargs["GROUP"]))
     return tuple({**by_size[0].kwargs, "num_warps": by_size[0].num_warps}.items())
 
 

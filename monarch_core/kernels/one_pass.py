@@ -46,12 +46,21 @@ MAX_BLOCK = 64  # largest (padded) block side: one block is at most one 64×64 t
 TILE_ROWS = 64  # rows of a stacked block-diagonal tile on the GPU (wgmma wants 64)
 MIN_DIM = 16  # tl.dot needs every dimension ≥ 16 on NVIDIA
 PROGRAMS_PER_SM = 2
+# GPU configs, chosen by compiling for sm_80 and sm_90 (tests/monarch_core/test_kernels_aot.py): none spills
+# at n = 256…4096. 16-bit: 128 batch rows, 8 warps (4 warps spill on sm_80). fp32: 32 rows — 64 rows spill
+# (tf32x3 splits both operands; "ieee" multiplies on FMAs with both operands in registers); one stage,
+# since prefetching the next group's masked tiles into registers is what spilled with two.
+GPU_CONFIGS = {
+    "16-bit": dict(BLOCK_B=128, TILE=TILE_ROWS, num_warps=8, num_stages=2),
+    "fp32-tf32": dict(BLOCK_B=32, TILE=TILE_ROWS, num_warps=4, num_stages=1),
+    "fp32-ieee": dict(BLOCK_B=32, TILE=TILE_ROWS, num_warps=8, num_stages=1),
+}
 # Scratch of all programs together, kept well below an H100/H200's 50 MiB L2 so that it stays resident.
 SCRATCH_BUDGET_BYTES = 24 << 20
 SHARED_LIMIT_BYTES = 160 * 1024  # estimate cap (sm_80 opt-in maximum is 164 KiB, sm_90 228 KiB)
 # CPU interpreter: small tiles so that tests run several groups, partial groups and several batch tiles
 # per program (2 programs).
-INTERPRETER_CONFIG = dict(BLOCK_B=16, TILE=32, PROGRAMS=2, num_warps=4)
+INTERPRETER_CONFIG = dict(BLOCK_B=16, TILE=32, PROGRAMS=2, num_warps=4, num_stages=1)
 
 
 @triton.jit
@@ -117,15 +126,25 @@ def _group(rows: int, cols: int, blocks: int, tile: int) -> int:
     return max(1, min(tile // max(rows, cols), triton.next_power_of_2(blocks)))
 
 
+def tile_config(k: int, q: int, p: int, l: int, s: int, r: int, element: int, precision: str = "tf32x3",
+                interpret: bool = False) -> dict:
+    """Launch constants of the one-pass kernel for this layout, element size (bytes) and fp32 precision:
+    BLOCK_B, the stacked-tile shapes (G1, QP, PP, G2, SP, RP), num_warps, num_stages (a fresh dict)."""
+    return dict(_tile_config_cached(k, q, p, l, s, r, element, precision, interpret))
+
+
 @functools.lru_cache(maxsize=1024)
-def tile_config(k: int, q: int, p: int, l: int, s: int, r: int, element: int, interpret: bool = False) -> dict:
-    """Launch constants of the one-pass kernel for this layout and element size (bytes): BLOCK_B, the
-    stacked-tile shapes (G1, QP, PP, G2, SP, RP) and num_warps."""
-    base = INTERPRETER_CONFIG if interpret else dict(BLOCK_B=128 if element == 2 else 64, TILE=TILE_ROWS,
-                                                     num_warps=4)
+def _tile_config_cached(k, q, p, l, s, r, element, precision, interpret) -> tuple:
+    if interpret:
+        base = INTERPRETER_CONFIG
+    elif element == 2:
+        base = GPU_CONFIGS["16-bit"]
+    else:
+        base = GPU_CONFIGS["fp32-ieee" if precision == "ieee" else "fp32-tf32"]
     qp, pp, sp, rp = _pad(q), _pad(p), _pad(s), _pad(r)
-    return dict(BLOCK_B=base["BLOCK_B"], num_warps=base["num_warps"],
-                G1=_group(qp, pp, k, base["TILE"]), QP=qp, PP=pp, G2=_group(sp, rp, l, base["TILE"]), SP=sp, RP=rp)
+    return tuple(dict(BLOCK_B=base["BLOCK_B"], num_warps=base["num_warps"], num_stages=base["num_stages"],
+                      G1=_group(qp, pp, k, base["TILE"]), QP=qp, PP=pp,
+                      G2=_group(sp, rp, l, base["TILE"]), SP=sp, RP=rp).items())
 
 
 def shared_memory_estimate(config: dict, element: int) -> int:
@@ -154,7 +173,8 @@ def layout_applies(w1_shape, w2_shape, dtype: torch.dtype) -> bool:
     if max(k * p, s * l, k * q) > MAX_N or max(_pad(q), _pad(p), _pad(s), _pad(r)) > MAX_BLOCK:
         return False
     element = torch.tensor([], dtype=dtype).element_size()
-    return shared_memory_estimate(tile_config(k, q, p, l, s, r, element), element) <= SHARED_LIMIT_BYTES
+    return all(shared_memory_estimate(tile_config(k, q, p, l, s, r, element, precision), element) <= SHARED_LIMIT_BYTES
+               for precision in ("ieee", "tf32x3"))
 
 
 def _programs(batch: int, block_b: int, device: torch.device, scratch_per_program: int) -> int:
@@ -186,8 +206,8 @@ def one_pass_forward(x2: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, preci
     if batch == 0:
         return y
     element = x2.element_size()
-    config = tile_config(k, q, p, l, s, r, element, interpreting())
-    num_warps = config.pop("num_warps")
+    config = tile_config(k, q, p, l, s, r, element, precision, interpreting())
+    launch = dict(num_warps=config.pop("num_warps"), num_stages=config.pop("num_stages"))
     bb = config["BLOCK_B"]
     programs = _programs(batch, bb, x2.device, k * q * bb * element)
     scratch = torch.empty((programs, k * q, bb), dtype=x2.dtype, device=x2.device)
@@ -197,7 +217,7 @@ def one_pass_forward(x2: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, preci
         x2, w1, w2, y, scratch,
         batch, k, q, p, l, s, r,
         sb, sx_j, sx_i, *w1.stride(), *w2.stride(), *y.stride(),
-        PRECISION=precision, **config, num_warps=num_warps,
+        PRECISION=precision, **config, **launch,
     )
     return y
 

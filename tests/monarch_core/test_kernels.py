@@ -302,11 +302,14 @@ def test_heuristic_config_is_cached():
     pytest.importorskip("triton")
     from monarch_core.kernels import block_gemm
 
-    args = dict(a_re=torch.empty(1), N=32, K=32, NG=32, IS_COMPLEX=False)
+    args = dict(a_re=torch.empty(1, dtype=torch.bfloat16), N=32, K=32, NG=32, IS_COMPLEX=False)
     first = block_gemm._heuristic(args)
     hits = block_gemm._heuristic_cached.cache_info().hits
     assert block_gemm._heuristic(args) == first and block_gemm._heuristic_cached.cache_info().hits == hits + 1
     assert first["BLOCK_N"] == 32 and first["BLOCK_B"] == 64
+    # 4-byte planes get the smaller spill-free tiles (test_kernels_aot.py compiles them)
+    fp32 = block_gemm._heuristic({**args, "a_re": torch.empty(1)})
+    assert fp32["BLOCK_B"] == 32 and fp32["num_warps"] == 8 and fp32["GROUP"] * 32 * 32 <= block_gemm.MAX_TILE_ELEMENTS_4BYTE
 
 
 @pytest.mark.skipif(INTERPRETED, reason="the interpreter re-raises instead of falling back")
