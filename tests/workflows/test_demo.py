@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from monarch_core import TRANSFORM_KINDS
 from workflows.demo import run_demo
 
 
@@ -16,15 +17,15 @@ def test_demo_smoke_writes_a_complete_report(tmp_path):
     assert "This is a demo, not a benchmark" in text and "python run.py pde compare" in text
     # both tables, one row per transform / model
     pde_section = text[text.index("## PDE"):text.index("## MRI")]
-    for transform in ("fft", "dense", "monarch"):
+    for transform in TRANSFORM_KINDS:
         assert re.search(rf"^\| {transform} \| [0-9.]+ ± [0-9.]+ \|", pde_section, re.M), transform
     mri_section = text[text.index("## MRI"):text.index("## Plots")]
     for model in ("zf", "msense", "unrolled-fft", "unrolled-monarch"):
         assert re.search(rf"^\| {model} \| \w+ \| [0-9.]+ ± [0-9.]+ dB", mri_section, re.M), model
     # the JSON behind the tables and the plots it links
     merged = json.loads((out / "report.json").read_text())
-    assert len(merged["pde_rows"]) == 3 and len(merged["mri_rows"]) == 4
-    assert {r["transform"] for r in merged["pde_rows"]} == {"fft", "dense", "monarch"}
+    assert len(merged["pde_rows"]) == len(TRANSFORM_KINDS) and len(merged["mri_rows"]) == 4
+    assert {r["transform"] for r in merged["pde_rows"]} == set(TRANSFORM_KINDS)
     links = re.findall(r"!\[[^]]*\]\(([^)]+\.png)\)", text)
     assert any("error_vs_step" in link for link in links) and any("fields" in link for link in links)
     assert any("examples" in link for link in links)
