@@ -1,11 +1,16 @@
-"""FNOs with FFT, dense or Monarch transforms: models, training, evaluation and comparison reports.
+"""FNOs whose FFTs are kept or swapped for learnable transforms (every kind of monarch_core.TRANSFORM_KINDS):
+models, training, evaluation, resolution transfer and comparison reports.
 
     models.build_fno(transform, n_modes, in_channels, out_channels, hidden_channels, n_layers, grid_size, ...)
-    transform_conv.TransformSpectralConv   SpectralConv with learnable per-axis transforms (conv_module=)
-    truncated_dft.TruncatedDFT             learnable kept rows of a DFT (dense or Monarch)
-    training.train(config) -> run_dir      seeded, resumable, DDP-capable training (TrainConfig)
-    evaluation.evaluate(checkpoint, dataset=None, out_dir=None) -> dict
+    transform_conv.TransformSpectralConv   SpectralConv with per-axis monarch_core.LearnableDFT (conv_module=)
+    resize.resize_fno(model, grid) -> (model, residuals)   move learned transforms to another grid
+    training.train(config) -> run_dir      on the shared engine (common.training): validation-selected
+                                           best.pt, resumable, DDP-capable (TrainConfig)
+    evaluation.evaluate(checkpoint, dataset=None, out_dir=None, grid=None) -> dict   the test split, once
+    transfer.load_for_dataset(checkpoint, dataset, grid)   a checkpoint on data at another resolution
+    superresolution.run_superresolution(runs, datasets, out_dir) -> dict   zero-shot super-resolution study
     compare.run_compare(datasets, transforms, epochs, out_dir, device, **overrides) -> dict (with "rows")
+    protocol.run_protocol(config)          tuned, multi-seed, validation-selected comparison (PDE protocol)
 
-Command line: `python run.py pde train|eval|compare` (see cli.py).
+Command line: `python run.py pde train|eval|compare|protocol|superres` (see cli.py).
 """
