@@ -44,7 +44,7 @@ SECTIONS = ("pytest_gpu", "ceilings", "kernels", "dft", "fno_steps", "ns_generat
 #: sizes of a real run and of the dry run
 FULL = {"sizes": (256, 1024, 4096, 16384), "elements": 2 ** 25, "dtypes": ("float32", "bfloat16"), "rounds": 10,
         "dft_sizes": (256, 1024), "dft_elements": 2 ** 24, "copy_bytes": None, "matmul_size": None,
-        "steps": {}, "step_rounds": 10, "ns": ((64, 200, 200), (256, 100, 100)), "pytest_timeout": 240}
+        "steps": {}, "step_rounds": 10, "ns": ((64, 200, 200), (256, 100, 100)), "pytest_timeout": 150}
 DRY = {"sizes": (64, 256), "elements": 2 ** 12, "dtypes": ("float32", "bfloat16"), "rounds": 2,
        "dft_sizes": (64, 256), "dft_elements": 2 ** 12, "copy_bytes": 8 << 20, "matmul_size": 256,
        "steps": {"fno": {"batch": 2, "grid": 32, "n_modes": (8, 8), "n_layers": 1},
