@@ -97,7 +97,7 @@ def load_dataset(path, n: int | None = None) -> PDEData:
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise DatasetFormatError(f"n must be a positive integer number of samples to read, got {n!r}")
     if path.name.endswith(".partial"):
-        raise DatasetFormatError(f"{path}: an unfinished generation (.partial); finish it with the same "
+        raise DatasetFormatError(f"{path}: incomplete file, an unfinished generation (.partial); finish it with the same "
                                  f"`run.py data` command and read the file without .partial")
     with open(path, "rb") as handle:
         head = handle.read(128)

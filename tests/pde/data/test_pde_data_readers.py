@@ -205,7 +205,7 @@ def test_a_pickle_that_runs_code_is_refused_without_running_it(tmp_path):
 def test_partial_files_missing_files_and_bad_n_are_refused(ns, tmp_path):
     partial = tmp_path / "ns.h5.partial"
     partial.write_bytes(open(ns.meta["path"], "rb").read())
-    with pytest.raises(FormatError, match=r"ns.h5.partial: an unfinished generation"):
+    with pytest.raises(FormatError, match=r"ns.h5.partial: incomplete file, an unfinished generation"):
         load_dataset(partial)
     with pytest.raises(FormatError, match="missing.h5: no such file") as err:
         load_dataset(tmp_path / "missing.h5")
