@@ -211,7 +211,7 @@ API_CASES = [
     ("load empty", _load("empty.h5"), FormatError, r"empty.h5: empty file .*truncated or corrupt — re-copy or regenerate it"),
     ("load truncated", _load("truncated.h5"), FormatError, r"truncated.h5: truncated or corrupt — re-copy or regenerate it"),
     ("load junk", _load("junk.h5"), FormatError, r"junk.h5: not a recognised dataset"),
-    ("load partial", _load("ns.h5.partial"), FormatError, r"ns.h5.partial: an unfinished generation"),
+    ("load partial", _load("ns.h5.partial"), FormatError, r"ns.h5.partial: incomplete file, an unfinished generation"),
     ("load nan", _load("nan.mat"), FormatError, r"nan.mat: key '(a|u)' holds NaN or Inf, first in sample 1"),
     ("load bad mat", _load("bad.mat"), FormatError, r"bad.mat: truncated or corrupt"),
     ("load evil pt", _load("evil.pt"), FormatError, r"evil.pt: refused"),
