@@ -4,10 +4,17 @@
     monarch_multiply_adjoint_triton(y, w1, w2, precision=None) -> Mᴴ y
     monarch_multiply_planar(xr, xi, w1r, w1i, w2r, w2i, precision=None, input_transposed=False) -> (yr, yi)
     unsupported_reason(x, w1, w2) -> str | None
+    one_pass.monarch_multiply_one_pass(x, w1, w2, precision=None, input_transposed=False) -> y
+    one_pass.one_pass_applies(n, b1, b2, dtype) -> bool   (layout_applies(w1_shape, w2_shape, dtype) for any layout)
 
 `monarch_core.monarch_multiply` dispatches here for CUDA tensors (see monarch_core.backend).
+`monarch_multiply_triton` runs the one-pass forward (one_pass.py: x read once, y written once, z in an
+L2-resident per-program scratch, 64-row block-diagonal 2-D dots with the batch as N, wgmma on Hopper)
+for real dtypes with blocks ≤ 64 and n ≤ 4096 (MONARCH_ONE_PASS=0 turns it off), falling back to the
+two-pass kernels with a one-time warning if it fails; its backward runs on the two-pass kernels.
+Complex64, the planar path and the adjoint always use the two-pass kernels described next.
 
-Design: two passes, not one fused kernel. Each pass is a block-diagonal GEMM whose tiles are 2-D
+Two-pass design (the general path). Each pass is a block-diagonal GEMM whose tiles are 2-D
 (or small batched 3-D) tl.dot products; the permutation between the factors and the output
 permutation are strides of pass 2's loads and stores, so no permutation is copied. The one
 intermediate z (batch × k·q, input dtype) crosses memory once each way. Why not one fused pass:
@@ -18,8 +25,9 @@ beyond a Hopper SM (228 KiB of shared memory), and shrinking BLOCK_B below 64 lo
 design moves 2× the minimal bytes (x, z, z, y instead of x, y), against 4× for the PyTorch path.
 
 Module map: support.py (supported dtypes/devices, fp32 precision modes), block_gemm.py (the two
-@triton.jit kernels, autotune configs, launchers), monarch_triton.py (the Monarch passes, the
-autograd Functions and the two entry points above).
+@triton.jit kernels, autotune configs, launchers), one_pass.py (the one-pass forward kernel, its tiles,
+launcher and autograd Function), monarch_triton.py (the Monarch passes, the autograd Functions, the
+dispatch between one- and two-pass, and the entry points above).
 """
 from .support import FP32_PRECISIONS, PRECISION_ENV, SUPPORTED_DTYPES, unsupported_reason
 

@@ -200,7 +200,8 @@ def monarch_multiply_triton(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
         x: (..., n), n = k·p; float32, bfloat16, float16 or complex64; CUDA (or CPU under TRITON_INTERPRET=1).
         w1: (k, q, p), w2: (l, s, r) with l·r = k·q; same dtype and device as x.
         precision: fp32/complex64 dot precision "ieee" | "tf32x3" | "tf32" (default: MONARCH_FP32_PRECISION,
-            else "ieee"); ignored for 16-bit dtypes.
+            else "tf32x3"); ignored for 16-bit dtypes. Real dtypes run on the one-pass forward where
+            `one_pass.layout_applies` says so (see kernels/__init__.py).
         input_transposed: read x as x[..., i·k + j] for block j, element i (the DFT input permutation).
     Returns:
         y: (..., s·l), same dtype as x.

@@ -86,9 +86,11 @@ def _check_against_torch_path(layout, dtype, seed, batch_shape=None, tol=2e-5):
 
 
 @interpreter
-@pytest.mark.parametrize("dtype", [torch.float32, torch.complex64])
+@pytest.mark.parametrize("dtype, one_pass", [(torch.float32, "1"), (torch.float32, "0"), (torch.complex64, "1")])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_triton_matches_torch_path(layout, dtype):
+def test_triton_matches_torch_path(layout, dtype, one_pass, monkeypatch):
+    # fp32 runs on the one-pass forward by default (MONARCH_ONE_PASS=0: the two-pass kernels); complex on two-pass
+    monkeypatch.setenv("MONARCH_ONE_PASS", one_pass)
     _check_against_torch_path(layout, dtype, seed=hash(layout) % 1000)
 
 
@@ -204,6 +206,104 @@ def test_kernels_under_interpreter():
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, f"interpreter run failed:\n{run.stdout[-6000:]}\n{run.stderr[-3000:]}"
     assert " passed" in run.stdout
+
+
+# ---- the one-pass forward (kernels/one_pass.py) -----------------------------------------------------
+
+# (batch, k, q, p, l, s, r): batches not multiples of the 16-row interpreter tile and more tiles than its
+# 2 programs (the persistent loop), b1 ≠ b2, partial block groups (k, l not multiples of the group), blocks
+# padded to 16 and to 64, rectangular factors.
+ONE_PASS_LAYOUTS = [
+    (37, 4, 8, 8, 8, 4, 4),
+    (50, 3, 5, 7, 5, 6, 3),
+    (19, 5, 6, 4, 6, 7, 5),
+    (23, 2, 40, 32, 10, 3, 8),
+    (33, 16, 2, 2, 2, 16, 16),
+]
+
+
+def _one_pass():
+    from monarch_core.kernels import one_pass
+
+    return one_pass
+
+
+@interpreter
+@pytest.mark.parametrize("layout", ONE_PASS_LAYOUTS)
+def test_one_pass_matches_torch_path_and_dense_with_gradients(layout):
+    one_pass = _one_pass()
+    x, w1, w2 = _draw(layout, torch.float32, seed=layout[0])
+    y = one_pass.monarch_multiply_one_pass(x, w1, w2)
+    y_ref = monarch_multiply_torch(x, w1, w2)
+    assert y.shape == y_ref.shape and _rel(y, y_ref) < 2e-5
+    assert _rel(y, x @ monarch_dense_reference(w1, w2).T) < 2e-5
+    g = torch.randn_like(y_ref)
+    for name, got, want in zip("x w1 w2".split(), torch.autograd.grad(y, (x, w1, w2), g),
+                               torch.autograd.grad(y_ref, (x, w1, w2), g)):
+        assert _rel(got, want) < 2e-5, f"grad of {name}"
+
+
+@interpreter
+def test_one_pass_leading_dims_strided_input_and_transposed_order():
+    one_pass = _one_pass()
+    x, w1, w2 = _draw((0, 4, 6, 3, 8, 5, 3), torch.float32, seed=11, batch_shape=(3, 7))
+    y = one_pass.monarch_multiply_one_pass(x, w1, w2)
+    assert y.shape == (3, 7, 40) and _rel(y, monarch_multiply_torch(x, w1, w2)) < 2e-5
+    (gx,) = torch.autograd.grad(y.square().sum(), x)
+    (gx_ref,) = torch.autograd.grad(monarch_multiply_torch(x, w1, w2).square().sum(), x)
+    assert _rel(gx, gx_ref) < 2e-5
+    x_strided = torch.randn(40, 31).t()[:, ::4]  # (31, 10): batch stride 1, element stride 124
+    w1d, w2d = torch.randn(2, 6, 5), torch.randn(3, 4, 4)
+    assert not x_strided.is_contiguous()
+    assert _rel(one_pass.monarch_multiply_one_pass(x_strided, w1d, w2d), monarch_multiply_torch(x_strided, w1d, w2d)) < 2e-5
+    got = one_pass.monarch_multiply_one_pass(x_strided, w1d, w2d, input_transposed=True)
+    assert _rel(got, monarch_multiply_torch(x_strided, w1d, w2d, input_transposed=True)) < 2e-5
+
+
+@interpreter
+def test_dispatch_routes_real_dtypes_to_one_pass_and_complex_to_two_pass(monkeypatch):
+    one_pass = _one_pass()
+    calls = []
+    real = one_pass.one_pass_forward
+    monkeypatch.setattr(one_pass, "one_pass_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x, w1, w2 = (t.detach() for t in _draw((9, 4, 4, 4, 4, 4, 4), torch.float32, seed=12))
+    y = _kernels().monarch_multiply_triton(x, w1, w2)
+    assert calls == [1] and _rel(y, monarch_multiply_torch(x, w1, w2)) < 2e-5
+    _kernels().monarch_multiply_triton(x.to(torch.complex64), w1.to(torch.complex64), w2.to(torch.complex64))
+    monkeypatch.setenv("MONARCH_ONE_PASS", "0")
+    _kernels().monarch_multiply_triton(x, w1, w2)
+    assert calls == [1]  # complex64 and MONARCH_ONE_PASS=0 stay on the two-pass kernels
+
+
+@interpreter
+def test_one_pass_failure_falls_back_to_two_pass_with_one_warning(monkeypatch):
+    from monarch_core.kernels import monarch_triton, support
+
+    one_pass = _one_pass()
+    monkeypatch.setattr(support, "interpreting", lambda: False)  # with_fallback re-raises under the interpreter
+    monkeypatch.setattr(monarch_triton, "unsupported_reason", lambda *a: None)  # ... and CPU tensors are refused
+
+    def broken(*a, **k):
+        raise RuntimeError("out of resources: shared memory, required 300000")
+
+    monkeypatch.setattr(one_pass, "one_pass_forward", broken)
+    x, w1, w2 = (t.detach() for t in _draw((9, 4, 4, 4, 4, 4, 4), torch.float32, seed=13))
+    backend._warned.clear()
+    with pytest.warns(RuntimeWarning, match="one-pass kernel.*out of resources.*two-pass"):
+        y = _kernels().monarch_multiply_triton(x, w1, w2)
+    assert _rel(y, monarch_multiply_torch(x, w1, w2)) < 2e-5
+
+
+def test_one_pass_applies_to_real_dtypes_up_to_4096():
+    pytest.importorskip("triton")
+    one_pass = _one_pass()
+    for n, b1 in ((256, 16), (1024, 32), (4096, 64), (1024, 16)):
+        for dtype in (torch.float32, torch.bfloat16, torch.float16):
+            assert one_pass.one_pass_applies(n, b1, n // b1, dtype), (n, b1, dtype)
+    assert not one_pass.one_pass_applies(1024, 32, 32, torch.complex64)
+    assert not one_pass.one_pass_applies(16384, 128, 128, torch.bfloat16)
+    assert not one_pass.one_pass_applies(8192, 64, 128, torch.bfloat16)  # blocks wider than 64
+    assert not one_pass.one_pass_applies(1024, 32, 31, torch.float32)  # not a factorisation of n
 
 
 # ---- GPU: 16-bit accuracy against an fp32 reference, fp32 precision modes, the DFT --------------------
