@@ -74,6 +74,8 @@ class ProtocolConfig:
     example_acceleration: float = 4.0
     min_test_volumes: int = 10
     n_resamples: int = 10_000
+    mask_pool: int | None = None              # None: a fresh mask per (seed, epoch, slice); P: drawn from P per (acc, seed)
+    jobs: int = 1                             # training runs at once (subprocesses; the GPU preset shares one GPU)
     device: str = "auto"
     out_dir: str = "runs/mri-protocol"
     report_dir: str = "benchmarks/results"
@@ -134,7 +136,11 @@ PROTOCOLS = {
     # 64², 6 coils, 8 + 2 + 10 subjects × 4 slices; tiny-scale unrolled nets (3 steps, 16 ch)
     "cpu": ProtocolConfig(epochs=6, batch_size=2, mismatch_accelerations=(4.0,)),
     # 128², 8 coils, 32 + 4 + 16 subjects × 8 slices; small-scale unrolled nets (5 steps, 32 ch)
-    "gpu": ProtocolConfig(sim_preset="protocol-gpu", scale="small", epochs=10, batch_size=8,
+    # 128², 8 coils, 32 + 4 + 16 subjects × 8 slices; tiny-scale unrolled nets; 8 runs at once on the one
+    # GPU (16 CPU cores draw the masks; a pool of 256 masks per (acceleration, seed) as drawing one 128²
+    # Poisson-disc mask costs ~0.5 s of CPU)
+    "gpu": ProtocolConfig(sim_preset="protocol-gpu", scale="tiny", epochs=8, batch_size=8, mask_pool=256, jobs=8,
+                          accelerations=(2.0, 4.0, 8.0), mismatch_accelerations=(4.0, 8.0),
                           curve_n=(1, 2, 4, 8), out_dir="runs/mri-protocol-gpu", stem="mri_protocol_gpu",
                           min_test_volumes=10),
 }
@@ -198,30 +204,108 @@ def check_splits(data_dirs: dict, min_test_volumes: int = 1) -> dict:
 
 # ----------------------------------------------------------------------------------------- masks
 _MASKS: dict = {}
+_POOL: dict = {"size": None, "dir": None}
+POOL_EPOCH = 1_000_000  # pool member j of (acceleration, seed) = training.random_mask(..., seed, POOL_EPOCH, j)
 
 
-def memoize_random_masks() -> None:
+def memoize_random_masks(pool: int | None = None, pool_dir=None) -> None:
     """Make `mri.recon.training.random_mask` remember its masks for the life of this process.
 
     A training mask is a pure function of (shape, acceleration, seed, epoch, slice index), so every
     model trained with the same seed sees the same masks; drawing one Poisson-disc mask costs ~0.2 s
     on the CPU (more than a training step of most models here), so the protocol draws each one once.
     The masks, and hence the runs, are unchanged. (A workaround in this module: the cache belongs in
-    mri.recon.training.)"""
+    mri.recon.training.)
+
+    pool = P (the GPU preset): each (epoch, slice) instead takes one of P masks per (acceleration,
+    seed), picked by a hash of (seed, epoch, slice): masks still differ between samples and replay with
+    the seed, but only P distinct ones are drawn, once, in parallel (`prepare_mask_pools`, files in
+    pool_dir that every worker process reads).
+    """
     from mri.recon import training
 
+    _POOL.update(size=pool, dir=pool_dir)
     if getattr(training.random_mask, "memoized", False):
         return
     draw = training.random_mask
 
     def random_mask(shape, acceleration, seed, epoch, index):
-        key = (tuple(int(n) for n in shape), float(acceleration), int(seed), int(epoch), int(index))
+        shape = tuple(int(n) for n in shape)
+        if _POOL["size"]:
+            return pool_masks(shape, acceleration, seed, draw)[pool_slot(seed, epoch, index, _POOL["size"])]
+        key = (shape, float(acceleration), int(seed), int(epoch), int(index))
         if key not in _MASKS:
             _MASKS[key] = draw(*key)
         return _MASKS[key]
 
-    random_mask.memoized = True
+    random_mask.memoized, random_mask.__wrapped_draw__ = True, draw
     training.random_mask = random_mask
+
+
+def pool_slot(seed, epoch, index, size) -> int:
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(index), 1]).generate_state(1)[0]) % int(size)
+
+
+def pool_file(pool_dir, shape, acceleration, seed, size) -> Path:
+    return Path(pool_dir) / f"pool{size}_{shape[0]}x{shape[1]}_acc{float(acceleration):g}_seed{int(seed)}.npy"
+
+
+def pool_masks(shape, acceleration, seed, draw=None):
+    """(P, H, W) float32 masks of the pool of (acceleration, seed): from its file, else drawn here."""
+    import numpy as np
+
+    key = ("pool", shape, float(acceleration), int(seed), _POOL["size"])
+    if key not in _MASKS:
+        path = pool_file(_POOL["dir"], shape, acceleration, seed, _POOL["size"]) if _POOL["dir"] else None
+        if path is not None and path.exists():
+            _MASKS[key] = np.load(path).astype(np.float32)
+        else:
+            from mri.recon.training import random_mask
+
+            draw = draw or random_mask
+            _MASKS[key] = np.stack([draw(shape, acceleration, seed, POOL_EPOCH, j) for j in range(_POOL["size"])])
+    return _MASKS[key]
+
+
+def _draw_pool_chunk(shape, acceleration, seed, members):
+    import numpy as np
+
+    from mri.recon import training
+
+    draw = getattr(training.random_mask, "__wrapped_draw__", training.random_mask)
+    return np.stack([draw(shape, acceleration, seed, POOL_EPOCH, j) for j in members]) > 0
+
+
+def prepare_mask_pools(cfg: "ProtocolConfig", shape, log=print) -> None:
+    """Draw the mask pools of every (acceleration, seed) the protocol trains with, on all CPU cores,
+    into <out_dir>/masks (skipped when mask_pool is None or the files exist)."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    import numpy as np
+
+    if not cfg.mask_pool:
+        return
+    accs = {float(a) for t in cfg.tracks for a in cfg.track_accelerations(t)} | {float(cfg.tune_acceleration),
+                                                                                 float(cfg.curve_acceleration)}
+    todo = [(a, s) for a in sorted(accs) for s in cfg.seeds
+            if not pool_file(Path(cfg.out_dir) / "masks", shape, a, s, cfg.mask_pool).exists()]
+    if not todo:
+        return
+    t0, workers = time.perf_counter(), os.cpu_count() or 1
+    chunks = [list(range(j, cfg.mask_pool, workers)) for j in range(min(workers, cfg.mask_pool))]
+    with ProcessPoolExecutor(workers) as pool:
+        for acc, seed in todo:
+            parts = list(pool.map(_draw_pool_chunk, *zip(*[(shape, acc, seed, c) for c in chunks])))
+            masks = np.zeros((cfg.mask_pool, *shape), bool)
+            for c, part in zip(chunks, parts):
+                masks[c] = part
+            path = pool_file(Path(cfg.out_dir) / "masks", shape, acc, seed, cfg.mask_pool)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, masks)
+    log(f"drew {len(todo)} mask pools of {cfg.mask_pool} in {time.perf_counter() - t0:.1f} s")
 
 
 # ------------------------------------------------------------------------------------------ grid
@@ -271,14 +355,15 @@ def run_finished(run_dir, epochs: int) -> bool:
     return (Path(run_dir) / "best.pt").exists() and len(read_metrics(run_dir)) >= epochs
 
 
-def train_run(tc) -> Path:
-    """Train (or resume, or skip when finished) one run; returns its folder."""
+def train_run(tc, mask_pool: int | None = None) -> Path:
+    """Train (or resume, or skip when finished) one run; returns its folder. mask_pool: see
+    memoize_random_masks (its files are read from <out_dir>/masks, out_dir = the run's parent's parent)."""
+    memoize_random_masks(mask_pool, Path(tc.out_dir).parent / "masks")
     from mri.recon.training import train
 
     run_dir = tc.run_dir()
     if run_finished(run_dir, tc.epochs):
         return run_dir
-    memoize_random_masks()
     run_dir.mkdir(parents=True, exist_ok=True)
     return train(tc)
 
@@ -319,9 +404,10 @@ def plan(cfg: ProtocolConfig, shape, chosen: dict | None = None) -> dict:
 def tune(cfg: ProtocolConfig, shape, log=print, train_missing: bool = True) -> tuple[dict, dict]:
     """Train the tuning grid; returns ({model: (lr, tlr) chosen on validation}, {model: [grid records]})."""
     chosen, records = {}, {}
-    for tc in plan(cfg, shape)["tuning"]:
-        if train_missing:
-            _timed_train(tc, log)
+    runs = plan(cfg, shape)["tuning"]
+    if train_missing:
+        train_all(runs, cfg, log)
+    for tc in runs:
         if run_finished(tc.run_dir(), tc.epochs):
             records.setdefault(tc.model, []).append({"lr": tc.lr, "transform_lr": tc.transform_lr,
                                                      "best_val_loss": best_val_loss(tc.run_dir())})
@@ -331,12 +417,34 @@ def tune(cfg: ProtocolConfig, shape, log=print, train_missing: bool = True) -> t
     return chosen, records
 
 
-def _timed_train(tc, log):
-    if run_finished(tc.run_dir(), tc.epochs):
-        return
+def _timed_train(tc, mask_pool=None, threads=None) -> str:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    train_run(tc)
-    log(f"trained {tc.run_name} in {time.perf_counter() - t0:.1f} s")
+    train_run(tc, mask_pool)
+    return f"trained {tc.run_name} in {time.perf_counter() - t0:.1f} s"
+
+
+def train_all(runs: list, cfg: ProtocolConfig, log=print) -> None:
+    """Train the unfinished runs: in this process (jobs = 1), or `jobs` at a time in spawned processes
+    (each with cpu_count / jobs threads; one GPU is shared, as the models are small)."""
+    import os
+
+    todo = [tc for tc in runs if not run_finished(tc.run_dir(), tc.epochs)]
+    if cfg.jobs <= 1:
+        for tc in todo:
+            log(_timed_train(tc, cfg.mask_pool))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // cfg.jobs)
+    with ProcessPoolExecutor(cfg.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_timed_train, tc, cfg.mask_pool, threads) for tc in todo]
+        for future in as_completed(futures):
+            log(future.result())
 
 
 # ------------------------------------------------------------------------------------------ test
@@ -421,13 +529,13 @@ def run_protocol(cfg: ProtocolConfig, evaluate_only: bool = False, command: str 
     log(f"splits: {len(splits['train'])} train, {len(splits['val'])} val, {len(splits['test'])} test subjects; "
         f"slices {shape}")
 
+    if not evaluate_only:
+        prepare_mask_pools(cfg, shape, log)
     chosen, grid_records = tune(cfg, shape, log, train_missing=not evaluate_only)
     missing = [m for m in cfg.learned_models if m not in chosen]
     runs = plan(cfg, shape, {**{m: effective_grid(m, shape, cfg)[0] for m in missing}, **chosen})
     if not evaluate_only:
-        for tc in runs["main"] + runs["curve"]:
-            if tc.model in chosen:
-                _timed_train(tc, log)
+        train_all([tc for tc in runs["main"] + runs["curve"] if tc.model in chosen], cfg, log)
 
     # ---- test, once, after all training
     device = resolve_device(cfg.device)
@@ -483,6 +591,7 @@ def _protocol_command(args):
     values = {k: getattr(args, k) for k in ("epochs", "batch_size", "scale", "weight_decay", "loss",
                                              "tune_acceleration", "curve_acceleration", "example_acceleration",
                                              "classical_iters", "min_test_volumes", "n_resamples", "device",
+                                             "mask_pool", "jobs",
                                              "out_dir", "report_dir", "stem", "data_root", "sim_preset")}
     for key, conv in (("accelerations", _floats), ("mismatch_accelerations", _floats), ("lr_grid", _floats), ("transform_lr_grid", _floats),
                       ("seeds", lambda v: tuple(int(x) for x in v)), ("curve_n", lambda v: tuple(int(x) for x in v)),
@@ -548,6 +657,9 @@ def register_protocol(subparsers):
     p.add_argument("--min-test-volumes", type=int, default=None)
     p.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 10000)")
     p.add_argument("--device", default=None)
+    p.add_argument("--mask-pool", type=int, default=None, metavar="P",
+                   help="draw training masks from P per (acceleration, seed) (default: cpu a fresh one per sample, gpu 256)")
+    p.add_argument("--jobs", type=int, default=None, help="training runs at once (default: cpu 1, gpu 8)")
     p.add_argument("--out-dir", default=None, help="runs and test caches (default runs/mri-protocol)")
     p.add_argument("--report-dir", default=None, help="report folder (default benchmarks/results)")
     p.add_argument("--stem", default=None, help="report file stem (default mri_protocol)")

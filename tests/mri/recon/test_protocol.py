@@ -22,10 +22,10 @@ def tiny(cfg: ProtocolConfig, root) -> ProtocolConfig:
     return cfg.replace(sim_preset="tiny", sim_overrides=TINY_SIM, data_root=str(root / "data"),
                        accelerations=(2.0,), mismatch_accelerations=(2.0,), tune_acceleration=2.0,
                        curve_acceleration=2.0, example_acceleration=2.0, curve_n=(1, 2), seeds=(0, 1), epochs=1,
-                       batch_size=2, learned_models=("unet-plain", "msense", "unrolled-fft", "unrolled-monarch"),
-                       curve_models=("unet-plain", "msense"), classical_models=("zf", "cg-sense"),
+                       batch_size=2, learned_models=("unet", "msense", "unrolled-fft", "unrolled-monarch"),
+                       curve_models=("unet", "msense"), classical_models=("zf", "cg-sense"),
                        lr_grid=(1e-3,), transform_lr_grid=(1e-3,), classical_iters=3, min_test_volumes=2,
-                       n_resamples=200, device="cpu", out_dir=str(root / "runs"), report_dir=str(root / "report"))
+                       n_resamples=200, device="cpu", jobs=2, mask_pool=8, out_dir=str(root / "runs"), report_dir=str(root / "report"))
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,16 @@ def test_training_masks_differ_between_samples_and_repeat_with_the_seed(datasets
     calib = calibration_width((32, 32))
     assert np.array_equal(random_mask((32, 32), 2.0, 0, 0, 0), poisson_disc_mask((32, 32), 2.0, (calib, calib), seed))
     assert abs(first[0].size / first[0].sum() - 2.0) < 0.11
+    # pool mode (GPU preset): samples take masks of a seeded pool of P, still per sample and replayable
+    memoize_random_masks(pool=3)
+    try:
+        pooled = masks(0, epoch=2)
+        pool = [random_mask((32, 32), 2.0, 0, 1_000_000, j) for j in range(3)]
+        assert all(any(np.array_equal(m, p) for p in pool) for m in pooled)
+        assert len({m.tobytes() for m in pooled}) >= 2
+        assert all(np.array_equal(a, b) for a, b in zip(pooled, masks(0, epoch=2)))
+    finally:
+        memoize_random_masks(None)
 
 
 def test_equal_grid_collapses_only_inert_axes():
@@ -133,6 +143,7 @@ def test_gpu_preset_dry_run_at_tiny_size_writes_the_report_and_resumes(datasets)
     for suffix in (".md", ".json", ".png", "_examples.png"):
         assert (report / f"{cfg.stem}{suffix}").stat().st_size > 0
     assert not result["not_run"]
+    assert len(list((root / "runs" / "masks").glob("pool8_32x32_*.npy"))) == 2  # (2×, seeds 0 and 1)
     payload = json.loads((report / f"{cfg.stem}.json").read_text())
     learned = [c for c in payload["cells"] if c["seed"] is not None]
     # 4 models × 2 tracks × 2 seeds (N = 2) + 2 curve models × 2 seeds (N = 1)
