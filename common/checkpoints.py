@@ -53,11 +53,19 @@ def load_checkpoint(path, map_location="cpu", trust: bool = False) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint", hint="give a best.pt / last.pt written by a training run")
     try:
         return torch.load(path, map_location=map_location, weights_only=not trust)
-    except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"{path}: refused — the file holds objects other than tensors and plain values, which would run "
-            "code when unpickled",
-            hint="only load checkpoints you trust, with --trust-checkpoint") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0][:160]}) — re-copy it or train again") from None
+    except pickle.UnpicklingError as error:
+        # the weights-only unpickler names the global it refused ("Unsupported global" / "GLOBAL x is
+        # blocked"): the file carries objects whose unpickling could run code
+        if "GLOBAL" in str(error).upper():
+            raise CheckpointError(
+                f"{path}: refused — the file holds objects other than tensors and plain values, which would run "
+                "code when unpickled", hint="only load checkpoints you trust, with --trust-checkpoint") from None
+        raise _corrupt(path) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, IndexError):
+        raise _corrupt(path) from None
+
+
+def _corrupt(path: Path) -> CheckpointError:
+    # the library's own text ("PytorchStreamReader failed …") stays in the chain for --debug only
+    return CheckpointError(f"{path}: truncated or corrupt checkpoint (not readable by torch.load) — re-copy it or "
+                           "train again")

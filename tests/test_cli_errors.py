@@ -3,8 +3,7 @@
 Command-line cases run `run.main(argv)` in-process (fast) and expect exit status 2, an ``error: …``
 line naming the problem on stderr, no "Traceback" and no raw library text. API cases expect the
 project's exception type (common.errors, or ValueError from monarch_core, which imports nothing of
-ours) with a message naming the problem. Cases whose checks live in code another helper is still
-building are xfail(strict=False) with the reason "engine validation pending".
+ours) with a message naming the problem.
 """
 import re
 
@@ -17,7 +16,6 @@ import torch
 import run
 from common.errors import CheckpointError, ConfigError, FormatError
 
-PENDING = pytest.mark.xfail(strict=False, reason="engine validation pending")
 RAW_LIBRARY_TEXT = ("Unable to synchronously", "Unable to open file", "PytorchStreamReader", "invalid load key",
                     "ZeroDivisionError", "chunk dimensions must be positive", "Errno")
 
@@ -128,17 +126,10 @@ CLI_CASES = [
                               "--epochs", "1", "--quiet", "--out", "{r}/o/mc2"),
      r"accelerations?"),
 ]
-# Checks that live in the training engines (pde/experiments, mri/recon), another helper's files.
-# Those that fail today are xfail; the others in that code pass already and are held to it.
-PENDING_IDS = {"pde train sizes", "mri train cut"}
-# common.checkpoints (not this helper's file) still quotes torch's zip-reader text for a cut checkpoint.
-COMMON_PENDING = pytest.mark.xfail(strict=False, reason="common.checkpoints quotes the library's error text")
 
 
-def _params(cases, pending):
-    def marks(name):
-        return [PENDING] if name in pending else [COMMON_PENDING] if name == "pde eval cut" else []
-    return [pytest.param(*case[1:], id=case[0], marks=marks(case[0])) for case in cases]
+def _params(cases):
+    return [pytest.param(*case[1:], id=case[0]) for case in cases]
 
 
 def _run_main(argv):
@@ -149,7 +140,7 @@ def _run_main(argv):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("make_argv, message", _params(CLI_CASES, PENDING_IDS))
+@pytest.mark.parametrize("make_argv, message", _params(CLI_CASES))
 def test_command_line_mistakes_exit_2_with_one_readable_line(files, capsys, make_argv, message):
     assert _run_main(make_argv(files)) == 2
     err = capsys.readouterr().err

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from common.files import write_text_atomic
+
 
 @dataclass(frozen=True)
 class DemoSizes:
@@ -76,10 +78,10 @@ def prepare_data(sizes_name: str, sizes: DemoSizes, data_dir: Path, device: str)
 def write_demo_report(out_dir: Path, sizes_name: str, sizes: DemoSizes, device: str, pde: dict,
                       elapsed: float) -> Path:
     """runs/demo/report.md: a header that says what this demo is, both tables, links to the plots."""
-    from workflows.report import build_report
+    from workflows.report import build_report, table_sections
 
-    aggregate = build_report([str(out_dir / "pde"), str(out_dir / "mri")], str(out_dir))
-    tables = (out_dir / "report.md").read_text().split("\n", 2)[2]  # drop the generic title and sources
+    aggregate = build_report([str(out_dir / "pde"), str(out_dir / "mri")], str(out_dir), overwrite=True)
+    tables = "\n".join(table_sections(aggregate["pde_rows"], aggregate["mri_rows"]))
     # the comparison plots, plus predicted fields of the FFT and Monarch models (each run has more in its folder)
     pde_plots = sorted(p.relative_to(out_dir).as_posix() for p in [*(out_dir / "pde").glob("*.png"),
                        *(out_dir / "pde").glob("*/fft/fields.png"), *(out_dir / "pde").glob("*/monarch/fields.png")])
@@ -101,9 +103,8 @@ def write_demo_report(out_dir: Path, sizes_name: str, sizes: DemoSizes, device: 
         "behind them (per-step errors, per-volume metrics, settings, commands).\n",
         "- settings of this demo: `demo.json`.\n",
     ]
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
-    (out_dir / "demo.json").write_text(json.dumps(
+    path = write_text_atomic(out_dir / "report.md", "\n".join(lines))
+    write_text_atomic(out_dir / "demo.json", json.dumps(
         {"sizes": sizes_name, "settings": asdict(sizes), "device": device, "elapsed_seconds": elapsed,
          "pde_rows": len(aggregate["pde_rows"]), "mri_rows": len(aggregate["mri_rows"])}, indent=2, default=str))
     return path

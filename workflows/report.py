@@ -26,7 +26,7 @@ from common.stats import format_mean_se, mean_se
 
 REPORT_FILES = ("report.md", "report.json", "report.png")
 
-PDE_KEY = ("dataset", "transform", "variant")
+PDE_KEY = ("dataset", "transform")
 MRI_KEY = ("model", "transform", "acceleration", "n_train_scans")
 PDE_METRICS = ("rel_l2_mean",)
 MRI_METRICS = ("psnr_mean", "ssim_mean", "nrmse_mean")
@@ -111,14 +111,10 @@ def _fmt(mean, se, digits, unit=""):
 
 
 def pde_table(rows: list[dict]) -> str:
-    """Paper-style table: one row per transform (and variant), one column per dataset."""
+    """Paper-style table: one row per transform, one column per dataset."""
     datasets = sorted({r["dataset"] for r in rows})
-    transforms = []
-    for r in rows:
-        name = r["transform"] + (f" ({r['variant']})" if r.get("variant") else "")
-        if name not in transforms:
-            transforms.append(name)
-    lookup = {(r["transform"] + (f" ({r['variant']})" if r.get("variant") else ""), r["dataset"]): r for r in rows}
+    transforms = list(dict.fromkeys(r["transform"] for r in rows))
+    lookup = {(r["transform"], r["dataset"]): r for r in rows}
     baseline = {d: lookup.get(("fft", d), {}).get("rel_l2_mean") for d in datasets}
     header = ["transform", *[f"{d} rel. L2" for d in datasets], *[f"{d} / fft" for d in datasets], "params",
               "of which transforms"]
@@ -178,7 +174,7 @@ def plot_report(pde_rows: list[dict], mri_rows: list[dict], path: Path) -> Path 
     # (rows, bar label, metric, y label, title, colour) per panel
     panels = [p for p in (
         (pde_rows, lambda r: f"{r['dataset']}\n{r['transform']}", "rel_l2",
-         "relative L2 error (lower is better)", "PDE: FNO with fft / dense / monarch transforms", "tab:blue"),
+         "relative L2 error (lower is better)", "PDE: FNO by spectral transform", "tab:blue"),
         (mri_rows, lambda r: f"{r['model']}\n{r.get('acceleration')}× N={r.get('n_train_scans')}", "psnr",
          "PSNR, dB (higher is better)", "MRI reconstruction", "tab:orange"),
     ) if p[0]]
@@ -197,6 +193,16 @@ def plot_report(pde_rows: list[dict], mri_rows: list[dict], path: Path) -> Path 
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return path
+
+
+def table_sections(pde: list[dict], mri: list[dict]) -> list[str]:
+    """The markdown sections of the merged tables (headings included), PDE first."""
+    sections = []
+    if pde:
+        sections += ["## PDE: relative L2 error (mean ± s.e.)\n", pde_table(pde)]
+    if mri:
+        sections += ["## MRI: PSNR and SSIM per volume (mean ± s.e.)\n", mri_table(mri)]
+    return sections
 
 
 def build_report(run_dirs: list[str], out_dir: str, overwrite: bool = True, notes: list[str] | None = None) -> dict:
@@ -239,11 +245,7 @@ def build_report(run_dirs: list[str], out_dir: str, overwrite: bool = True, note
     mri = merge_rows(mri_rows, MRI_KEY, MRI_METRICS)
     png = plot_report(pde, mri, out / "report.png")
     sections = [f"# Report over {len(run_dirs)} run director{'y' if len(run_dirs) == 1 else 'ies'}\n",
-                "Sources: " + ", ".join(f"`{d}`" for d in run_dirs) + "\n"]
-    if pde:
-        sections += ["## PDE: relative L2 error (mean ± s.e.)\n", pde_table(pde)]
-    if mri:
-        sections += ["## MRI: PSNR and SSIM per volume (mean ± s.e.)\n", mri_table(mri)]
+                "Sources: " + ", ".join(f"`{d}`" for d in run_dirs) + "\n", *table_sections(pde, mri)]
     if png:
         sections.append(f"![results]({png.name})\n")
     sections.append("With several runs of the same experiment, ± is the standard error across runs; "

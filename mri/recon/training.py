@@ -136,8 +136,8 @@ READERS = {"skmtea": _skmtea, "fastmri": _fastmri}
 
 def detect_format(data_dir) -> str:
     """"skmtea" (5-D kspace with stored maps) or "fastmri" (4-D (slice, coil, H, W) kspace), from the
-    first .h5 file of `data_dir`; FormatError when it is neither."""
-    import h5py
+    first .h5 file of `data_dir`; FormatError when it is neither (or unreadable)."""
+    from mri.data.h5files import open_h5
 
     path = Path(data_dir)
     files = sorted(path.glob("*.h5")) if path.is_dir() else [path]
@@ -145,7 +145,7 @@ def detect_format(data_dir) -> str:
     if not files or not files[0].is_file():
         raise FormatError(f"{data_dir}: no .h5 scan files", hint="simulate data with `run.py data mri-sim` "
                           "or point --data at SKM-TEA / fastMRI files")
-    with h5py.File(files[0], "r") as f:
+    with open_h5(files[0], "scan") as f:
         ndim = f["kspace"].ndim if "kspace" in f else None
         if ndim == 5 and "maps" in f:
             return "skmtea"

@@ -155,10 +155,14 @@ def prepare(config: TrainConfig, with_test: bool = True):
     hidden = config.hidden_channels or defaults["hidden_channels"]
     grid = tuple(train.x.shape[2:])
     torch.manual_seed(config.seed)
-    model = build_fno(config.transform, n_modes, in_channels=train.x.shape[1], out_channels=1 if autoregressive
-                      else train.y.shape[1], hidden_channels=hidden, n_layers=config.n_layers, grid_size=grid,
-                      monarch_sizes=config.monarch_sizes, monarch_channels=config.monarch_channels,
-                      **config.fno_kwargs)
+    try:
+        model = build_fno(config.transform, n_modes, in_channels=train.x.shape[1], out_channels=1 if autoregressive
+                          else train.y.shape[1], hidden_channels=hidden, n_layers=config.n_layers, grid_size=grid,
+                          monarch_sizes=config.monarch_sizes, monarch_channels=config.monarch_channels,
+                          **config.fno_kwargs)
+    except (ValueError, TypeError) as error:  # monarch_core / neuralop reject the options (sizes, modes, kwargs)
+        raise ConfigError(f"cannot build the {config.transform} FNO for grid {grid}: {error}",
+                          hint="check --monarch-sizes, --n-modes and --fno-kwargs") from error
     x_norm, y_norm = make_normalizers(equation, train)  # statistics of the samples trained on only
     predictor = Predictor(model, autoregressive, t_out=train.y.shape[1], x_normalizer=x_norm, y_normalizer=y_norm)
     return {"equation": equation, "train": train, "val": val, "test": test, "predictor": predictor,
