@@ -6,7 +6,7 @@ blocks, each reading and writing through arbitrary (batch, block, inner) strides
     block_gemm:          out[b, g, n] = Σ_k a[b, g, k] · w[g, n, k]          (w conjugated on request)
     block_weight_grad:   dw[g, n, k]  = Σ_b go[b, g, n] · conj(a[b, g, k])
 
-The Monarch permutations are such strides (see monarch_autograd.py), so no permutation is ever
+The Monarch permutations are such strides (see monarch_triton.py), so no permutation is ever
 copied in memory. A program owns a tile of BLOCK_B batch rows × GROUP consecutive blocks ×
 BLOCK_N outputs and loops over the inner dimension in BLOCK_K chunks. Several blocks per program
 matter for the permuted reads/writes: consecutive blocks sit next to each other in memory there
