@@ -5,8 +5,11 @@ fixed permutation between them; Dao et al., ICML 2022). This package is math onl
 of the applications built on it (`pde`, `mri`).
 
 Public API:
-    monarch_multiply(x, w1, w2, backend=None)   y = M x along the last axis (PyTorch or Triton)
-    monarch_multiply_adjoint(y, w1, w2)         Mᴴ y
+    monarch_multiply(x, w1, w2, backend=None, precision=None, input_transposed=False)
+                                                y = M x along the last axis (PyTorch or Triton; one-pass
+                                                Triton kernel for real dtypes up to n = 4096);
+                                                input_transposed folds the DFT's input permutation into strides
+    monarch_multiply_adjoint(y, w1, w2, backend=None, precision=None)   Mᴴ y
     monarch_to_dense(w1, w2)                    the dense matrix M
     project(A, sizes=None)                      Frobenius-optimal Monarch factors of a square A
     project_to_layout(A, w1_shape, w2_shape)    ... of any (rectangular) layout
