@@ -148,13 +148,27 @@ PROTOCOLS = {
 
 # ------------------------------------------------------------------------------------------ data
 def ensure_datasets(cfg: ProtocolConfig, progress: bool = True) -> dict:
-    """Simulate both tracks when missing (resumes partial ones); {track: folder}."""
-    from mri.data.simulate import simulate_dataset
+    """Simulate both tracks when missing (resumes partial ones); {track: folder}. With jobs > 1 the
+    missing scans are simulated on all CPU cores first (each scan is drawn from (seed, index) alone and
+    written atomically, so the result is the serial one); `simulate_dataset` then writes meta.json and
+    checks the folder (a folder of other settings is refused there, before any scan is written)."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mri.data.simulate import dataset_meta, scan_id, simulate_dataset, simulate_scan
 
     folders = {}
     for track in cfg.tracks:
-        folder = cfg.data_dir(track)
-        simulate_dataset(cfg.sim_config(track).validate(), folder, progress=progress)
+        folder, config = cfg.data_dir(track), cfg.sim_config(track).validate()
+        meta = folder / "meta.json"
+        same = meta.exists() and json.loads(meta.read_text()).get("config") == dataset_meta(config)["config"]
+        missing = [i for i in range(config.n_scans) if not (folder / f"{scan_id(i)}.h5").exists()]
+        if cfg.jobs > 1 and len(missing) > 1 and (same or not meta.exists()):
+            folder.mkdir(parents=True, exist_ok=True)
+            with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+                list(pool.map(simulate_scan, [config] * len(missing), missing,
+                              [folder / f"{scan_id(i)}.h5" for i in missing]))
+        simulate_dataset(config, folder, progress=progress)
         folders[track] = folder
     return folders
 
@@ -504,6 +518,24 @@ def classical_lambda(cfg: ProtocolConfig, method: str, track: str, acc: float, v
     return lam
 
 
+def classical_cell(cfg: ProtocolConfig, name: str, track: str, acc: float, splits: dict, shape) -> dict:
+    """Test metrics of an untrained baseline (λ chosen on validation for CG-SENSE / L1-wavelet)."""
+    import torch
+
+    from monarch_core import count_parameters
+    from mri.recon.models import build_model, transform_parameter_count
+
+    torch.set_num_threads(1)
+    lam = classical_lambda(cfg, name, track, acc, splits["val"]) if name != "zf" else None
+    model = build_model(name, shape, cfg.scale, **({"lamda": lam, "max_iter": cfg.classical_iters}
+                                                   if lam is not None else {}))
+    cache = Path(cfg.out_dir) / "test" / f"{name}_{track}_acc{acc:g}.json"
+    result = evaluate_model(model, cfg.data_dir(track), acc, splits["test"], cache, "cpu")
+    return {"model": name, "track": track, "acceleration": float(acc), "n_train": 0, "seed": None, "lambda": lam,
+            "params": count_parameters(model), "transform_params": transform_parameter_count(model), **result,
+            "example_file": str(cache.with_suffix(".npz"))}
+
+
 # ------------------------------------------------------------------------------------------ driver
 def run_protocol(cfg: ProtocolConfig, evaluate_only: bool = False, command: str | None = None,
                  progress: bool = False, log=print) -> dict:
@@ -512,7 +544,7 @@ def run_protocol(cfg: ProtocolConfig, evaluate_only: bool = False, command: str 
     from common.device import resolve_device
     from common.environment import device_name
     from monarch_core import count_parameters
-    from mri.recon.models import build_model, transform_parameter_count
+    from mri.recon.models import transform_parameter_count
     from mri.recon.training import load_model
 
     cfg.validate()
@@ -555,21 +587,17 @@ def run_protocol(cfg: ProtocolConfig, evaluate_only: bool = False, command: str 
                       "params": count_parameters(model), "transform_params": transform_parameter_count(model),
                       **run_summary(run_dir), **result,
                       "example_file": str((eval_dir / f"{tc.run_name}.json").with_suffix(".npz"))})
-    for track in cfg.tracks:
-        for acc in cfg.track_accelerations(track):
-            for name in cfg.classical_models:
-                lam = (classical_lambda(cfg, name, track, acc, splits["val"]) if name != "zf" else None)
-                model = build_model(name, shape, cfg.scale, **({"lamda": lam, "max_iter": cfg.classical_iters}
-                                                               if lam is not None else {}))
-                cache = eval_dir / f"{name}_{track}_acc{acc:g}.json"
-                t0 = time.perf_counter()
-                result = evaluate_model(model, cfg.data_dir(track), acc, splits["test"], cache, device)
-                cells.append({"model": name, "track": track, "acceleration": float(acc), "n_train": 0, "seed": None,
-                              "lambda": lam, "params": count_parameters(model),
-                              "transform_params": transform_parameter_count(model), **result,
-                              "example_file": str(cache.with_suffix(".npz"))})
-                if time.perf_counter() - t0 > 1:
-                    log(f"evaluated {name} {track} {acc:g}x")
+    jobs = [(cfg, name, track, float(acc), splits, shape) for track in cfg.tracks
+            for acc in cfg.track_accelerations(track) for name in cfg.classical_models]
+    if cfg.jobs > 1:  # sigpy runs on the CPU, slice by slice: one (method, track, acceleration) per core
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            cells += list(pool.map(classical_cell, *zip(*jobs)))
+    else:
+        cells += [classical_cell(*job) for job in jobs]
     result = {"config": cfg.to_dict(), "command": command or " ".join(["python"] + sys.argv),
               "device": device_name(device), "splits": splits, "shape": list(shape),
               "subjects": scan_subjects(folders[cfg.tracks[0]]), "chosen": {m: list(p) for m, p in chosen.items()},
@@ -616,7 +644,12 @@ def _protocol_command(args):
         n = sum(len(cfg.track_accelerations(t)) for t in cfg.tracks) * len(cfg.classical_models)
         print(f"classical: {n} (track, acceleration, method) test evaluations")
         return 0
-    result = run_protocol(cfg, evaluate_only=args.evaluate_only, progress=not args.quiet,
+    import shlex
+
+    entry = ("python -m mri.recon.protocol" if sys.argv and sys.argv[0].endswith("protocol.py")
+             else "python run.py mri protocol")
+    command = " ".join([entry] + [shlex.quote(a) for a in sys.argv[1:] if a != "protocol"])
+    result = run_protocol(cfg, evaluate_only=args.evaluate_only, progress=not args.quiet, command=command,
                           log=lambda text: print(text, flush=True))
     print(f"wrote {cfg.report_dir}/{cfg.stem}.md, .json, .png, _examples.png; "
           f"{len(result['not_run'])} planned run(s) not finished")

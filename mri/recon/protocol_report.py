@@ -152,7 +152,7 @@ def _commands(result) -> list[str]:
             extra += " --shape " + " ".join(str(s) for s in sim["shape"])
         lines.append(f"python run.py data mri-sim --preset {preset}{extra} "
                      f"--out {cfg['data_root']}/mri-{cfg['sim_preset']}{suffix}")
-    lines.append(result["command"])
+    lines.append(result["command"].replace(" --evaluate-only", ""))
     return lines
 
 
@@ -167,7 +167,8 @@ def markdown(result, intervals, goal_rows) -> str:
              f"Device: {result['device']}.", "",
              "## Commands", "", "```"] + _commands(result) + ["```", "",
              "The protocol command trains nothing that is already finished (runs under "
-             f"`{cfg['out_dir']}`) and tests each selected checkpoint once, after all training.", "",
+             f"`{cfg['out_dir']}`) and tests each selected checkpoint once, after all training; this report "
+             f"was written by `{result['command']}`.", "",
              "## Protocol", "",
              f"- Training: {cfg['epochs']} epochs, batch {cfg['batch_size']}, Adam, {cfg['loss']} loss, weight decay "
              f"{cfg['weight_decay']}; scale `{cfg['scale']}` (unet-plain: fastMRI U-Net, 32 channels, 4 pools); "
