@@ -112,7 +112,7 @@ def _bench(args):
 
 
 def register(mri, bench):
-    """Add `mri train|eval|compare` and `bench mri` to run.py."""
+    """Add `mri train|eval|compare|protocol` and `bench mri` to run.py."""
     text = "train one reconstruction model (single process or torchrun)"
     p = mri.add_parser("train", help=text, description=text)
     p.add_argument("--model", required=True, metavar="NAME", help=f"model to train: {NAMES_HELP}")
@@ -158,6 +158,10 @@ def register(mri, bench):
     add_options(p, TrainConfig, exclude=COMPARE_EXCLUDE)
     _add_model_options(p)
     p.set_defaults(func=_compare)
+
+    from mri.recon.protocol import register_protocol
+
+    register_protocol(mri)
 
     text = "inference slices/s of every MRI reconstruction model"
     p = bench.add_parser("mri", help=text, description=text)
