@@ -10,5 +10,6 @@ It imports nothing of ours (checked by tests/test_layering.py). One concept per 
     stats         mean ± s.e., paired bootstrap intervals
     environment   what machine / versions / load a result was measured on
     tables        markdown tables
+    lazy          lazy public names of a package
     timing        interleaved, median timing of several variants
 """

@@ -1,23 +1,14 @@
-"""Fourier neural operators whose FFTs can be swapped for learnable Monarch / dense transforms.
+"""Fourier neural operators whose FFTs can be swapped for learnable transforms (monarch_core.TRANSFORM_KINDS).
 
 Sub-packages: `pde.data` (generators for Navier–Stokes, Burgers, Darcy and readers for the published
 formats) and `pde.experiments` (models, training, evaluation, comparison reports). The public names
 below are imported lazily so that `import pde` stays cheap.
 """
-import importlib
+from common.lazy import lazy_exports
 
-_PUBLIC = {
+__getattr__, __all__ = lazy_exports(__name__, {
     # name: module that defines it
     "navier_stokes_2d": "pde.data.navier_stokes",
     "load_dataset": "pde.data.readers",
     "build_fno": "pde.experiments.models",
-}
-
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'pde' has no attribute {name!r}")
-
-
-__all__ = sorted(_PUBLIC)
+})
