@@ -12,4 +12,6 @@ It imports nothing of ours (checked by tests/test_layering.py). One concept per 
     tables        markdown tables
     lazy          lazy public names of a package
     timing        interleaved, median timing of several variants
+    config_cli    argparse options derived from config dataclasses (each default written once)
+    training      the one training engine (train_loop over an application's task)
 """
