@@ -134,7 +134,7 @@ class ProtocolConfig:
 
 PROTOCOLS = {
     # 64², 6 coils, 8 + 2 + 10 subjects × 4 slices; tiny-scale unrolled nets (3 steps, 16 ch)
-    "cpu": ProtocolConfig(epochs=6, batch_size=2, mismatch_accelerations=(4.0,)),
+    "cpu": ProtocolConfig(epochs=10, batch_size=2),
     # 128², 8 coils, 32 + 4 + 16 subjects × 8 slices; small-scale unrolled nets (5 steps, 32 ch)
     # 128², 8 coils, 32 + 4 + 16 subjects × 8 slices; tiny-scale unrolled nets; 8 runs at once on the one
     # GPU (16 CPU cores draw the masks; a pool of 256 masks per (acceleration, seed) as drawing one 128²
@@ -580,13 +580,13 @@ def run_protocol(cfg: ProtocolConfig, evaluate_only: bool = False, command: str 
             continue
         track = "mismatch" if tc.data_dir == str(cfg.data_dir("mismatch")) and "mismatch" in cfg.tracks else "exact"
         model, _ = load_model(run_dir, "best", device)
-        result = evaluate_model(model, tc.data_dir, tc.acceleration, splits["test"], eval_dir / f"{tc.run_name}.json",
-                                device)
+        cache = eval_dir / f"{tc.run_name}_e{tc.epochs}.json"  # a run resumed to more epochs is tested again
+        result = evaluate_model(model, tc.data_dir, tc.acceleration, splits["test"], cache, device)
         cells.append({"model": tc.model, "track": track, "acceleration": tc.acceleration, "n_train": tc.n_train_scans,
                       "seed": tc.seed, "lr": tc.lr, "transform_lr": tc.transform_lr,
                       "params": count_parameters(model), "transform_params": transform_parameter_count(model),
                       **run_summary(run_dir), **result,
-                      "example_file": str((eval_dir / f"{tc.run_name}.json").with_suffix(".npz"))})
+                      "example_file": str(cache.with_suffix(".npz"))})
     jobs = [(cfg, name, track, float(acc), splits, shape) for track in cfg.tracks
             for acc in cfg.track_accelerations(track) for name in cfg.classical_models]
     if cfg.jobs > 1:  # sigpy runs on the CPU, slice by slice: one (method, track, acceleration) per core
