@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub[name] = group.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
     from benchmarks.cli import register as register_benchmarks
+    from common.config_cli import polish_parser
     from mri.cli import register as register_mri
     from pde.cli import register as register_pde
     from workflows.cli import register as register_workflows
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_pde(data=sub["data"], pde=sub["pde"], bench=sub["bench"])
     register_mri(data=sub["data"], mri=sub["mri"], bench=sub["bench"])
     register_workflows(groups)
-    return parser
+    return polish_parser(parser)  # descriptions, "(default: …)" and readable metavars everywhere
 
 
 def user_error_lines(error: BaseException) -> list[str] | None:

@@ -19,8 +19,9 @@ def register(bench):
 
     p = bench.add_parser("monarch", help="dense matmul vs monarch_multiply vs torch.fft (CPU or CUDA)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024, 4096])
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64", "bfloat16", "float16"])
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024, 4096], help="transform sizes n")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64", "bfloat16", "float16"],
+                   help="real dtype of x and the factors")
     p.add_argument("--elements", type=float, nargs="+", default=[2**18, 2**21],
                    help="batch·n per call, so every size moves about the same data (default 2^18 2^21)")
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (median reported)")
@@ -35,7 +36,8 @@ def register(bench):
     k.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     k.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024, 4096, 16384], help="transform sizes n")
     k.add_argument("--batches", type=int, nargs="+", default=[1, 64, 4096, 16384, 65536], help="batch sizes")
-    k.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16", "float16"])
+    k.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16", "float16"],
+                   help="dtypes to time")
     k.add_argument("--max-elements", type=float, default=2**28, help="skip cases with batch·n above this (memory)")
     k.add_argument("--dense-max-flop", type=float, default=2e13, help="skip dense rows above this many FLOPs per call")
     k.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")

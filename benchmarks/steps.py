@@ -286,7 +286,8 @@ def register(bench):
     p = bench.add_parser("steps", help="training-step time of the FNO and the unrolled MRI network per transform "
                          "kind, side by side (ratios to fft)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
+                   help="which training steps to time: the FNO, the unrolled MRI network")
     p.add_argument("--kinds", nargs="+", default=None, help="transform kinds (default: all of TRANSFORM_KINDS)")
     p.add_argument("--amp", action="store_true", help="float16 autocast with loss scaling (CUDA only)")
     p.add_argument("--rounds", type=int, default=10, help="timed interleaved rounds (median reported)")

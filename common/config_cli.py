@@ -127,3 +127,35 @@ def add_options(parser: argparse.ArgumentParser, cls, include=None, exclude=(), 
 def options_from_args(args: argparse.Namespace, cls, include=None, exclude=()) -> dict:
     """{field: value} of the options `add_options` added (those present on `args`)."""
     return {f.name: getattr(args, f.name) for f in cli_fields(cls, include, exclude) if hasattr(args, f.name)}
+
+
+#: metavars for bare types (argparse's default would be the option name in capitals)
+_TYPE_METAVARS = {int: "N", float: "NUMBER", str: "TEXT"}
+
+
+def polish_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """House rules for every sub-command of a parser tree, applied once by run.py:
+
+    - a sub-command without a description gets its one-line help as description;
+    - an option whose help does not state its default gets "(default: …)" appended (flags and options
+      without a default are left alone);
+    - an option typed int/float/str without a metavar reads "N" / "NUMBER" / "TEXT".
+    Returns the parser.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description and helps.get(name):
+                    sub.description = helps[name]
+                polish_parser(sub)
+            continue
+        if not action.option_strings or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            continue
+        takes_value = action.nargs != 0
+        if (takes_value and action.help and action.default not in (None, argparse.SUPPRESS, [], ())
+                and "default" not in action.help):
+            action.help = f"{action.help} (default: %(default)s)"
+        if takes_value and action.metavar is None and not action.choices and action.type in _TYPE_METAVARS:
+            action.metavar = _TYPE_METAVARS[action.type]
+    return parser
