@@ -1,5 +1,4 @@
-"""benchmarks.steps: goals from measured ratios, profiles of a missed goal, and the deprecated
-benchmarks.timing aliases."""
+"""benchmarks.steps: goals from measured ratios and profiles of a missed goal."""
 from __future__ import annotations
 
 import torch
@@ -38,12 +37,3 @@ def test_a_missed_goal_is_profiled_against_fft():
     assert any("_fft_" in o["op"] for o in steps.profile_steps(
         {"fft": steps.mri_step("fft", torch.device("cpu"), settings=TINY["mri"])[0]}, "cpu", calls=1)["fft"])
 
-
-def test_deprecated_timing_module_aliases_common():
-    from benchmarks import timing
-    from common import environment, tables
-    from common import timing as common_timing
-
-    assert timing.pick_device("cpu") == torch.device("cpu")
-    assert timing.median_time is common_timing.median_time and timing.markdown_table is tables.markdown_table
-    assert timing.environment is environment.describe_environment
