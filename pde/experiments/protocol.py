@@ -515,6 +515,8 @@ def select(results: dict[str, list[dict]]) -> dict:
 
 def run_protocol(config: ProtocolConfig, command: str | None = None, log=print) -> Path:
     """Tune (optional), train the selected settings for every seed, write the report. Returns OUT."""
+    from common.environment import describe_environment
+
     from .protocol_report import write_report
 
     out = Path(config.out)
@@ -529,7 +531,8 @@ def run_protocol(config: ProtocolConfig, command: str | None = None, log=print) 
     write_json_atomic(out / "protocol.json", {"config": _plain(asdict(config)), "command": command,
                                               "split": {"n_train": split[0] - split[1], "n_val": split[1],
                                                         "n_test": split[2]},
-                                              "engine_validation": engine_has_validation()})
+                                              "engine_validation": engine_has_validation(),
+                                              "environment": describe_environment(config.device)})
     failed = []
     if config.tune:
         budget = check_equal_budget(config)
@@ -658,11 +661,11 @@ def config_from_args(args) -> ProtocolConfig:
     return ProtocolConfig(**values)
 
 
-def _protocol_command(args):
+def _protocol_command(args, prog: str = "python run.py"):
     from .protocol_report import write_report
 
     config = config_from_args(args)
-    command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = prog + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if not args.report_only:
         run_protocol(config, command=command)
     folders = [Path(config.out)] + [Path(m) for m in args.merge]
@@ -690,7 +693,7 @@ def main(argv=None) -> None:
         return
     parser = argparse.ArgumentParser(prog="python -m pde.experiments.protocol")
     add_protocol_arguments(parser)
-    _protocol_command(parser.parse_args(argv))
+    _protocol_command(parser.parse_args(argv), prog="python -m pde.experiments.protocol")
 
 
 if __name__ == "__main__":
