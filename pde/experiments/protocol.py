@@ -20,7 +20,10 @@ What one command does (every value is an option, see `register_protocol`):
    spectrum) and "fft-more-modes" (the FFT FNO keeping more modes, at the parameter count of the
    Monarch model; `more_modes_for` picks the n_modes whose total parameters are closest to
    Monarch's among those keeping at least the default modes on every axis; it reuses FFT's tuned
-   settings — a control, not a competitor, so it gets no tuning budget of its own).
+   settings — a control, not a competitor, so it gets no tuning budget of its own). Optional
+   "fft-padded" (`--methods ...,fft-padded`): the FFT FNO with domain padding (`--padding`, a fraction
+   of the grid), the FNO paper's own fix for non-periodic problems (Darcy); it is a baseline, so it gets
+   the same grid as fft (lr × weight decay) and the same budget.
 4. Final runs: every selected setting at `--epochs` for each of `--seeds`, each run in its own folder
    OUT/final/<method>/seed<k>/, whose result.json holds per-test-sample and per-step errors, the
    validation learning curve (epoch, seconds) and timings measured in that run.
@@ -67,8 +70,10 @@ from pathlib import Path
 from common.errors import ConfigError, FormatError
 from common.files import write_json_atomic
 
-METHODS = ("fft", "dense", "monarch", "diag", "fft-more-modes")
-TRANSFORMS_TUNED = ("fft", "dense", "monarch", "diag")
+METHODS = ("fft", "dense", "monarch", "diag", "fft-more-modes", "fft-padded")
+TRANSFORMS_TUNED = ("fft", "dense", "monarch", "diag", "fft-padded")
+#: Methods that are an FFT FNO (no transform parameters: their second grid axis is weight decay).
+FFT_METHODS = ("fft", "fft-more-modes", "fft-padded")
 RESULT_FILE = "result.json"
 
 #: `--preset gpu`: the FNO paper's Navier–Stokes setting at 64² scaled to one H100/H200 in < 10 min for
@@ -87,7 +92,8 @@ class ProtocolConfig:
     """All values of a protocol run (saved as OUT/protocol.json)."""
     dataset: str = ""
     out: str = "runs/protocol"
-    methods: tuple = METHODS
+    methods: tuple = METHODS[:5]
+    padding: float = 0.125  # domain_padding of fft-padded (fraction of the grid added on every axis)
     n_train: int | None = None  # the training block incl. validation (default: the file's n_train attribute)
     n_val: int | None = None  # held out from the training block (default: 10 % of it)
     n_test: int | None = None  # default: the file's n_test attribute
@@ -235,7 +241,7 @@ def parse_monarch_axis(tokens) -> list[dict]:
 
 def tuning_grid(method: str, config: ProtocolConfig) -> list[dict]:
     """The grid points (TrainConfig overrides) of one transform; every transform's grid has the same size."""
-    if method == "fft":
+    if method in FFT_METHODS:
         return [{"lr": lr, "weight_decay": wd} for lr, wd in itertools.product(config.lrs, config.weight_decays)]
     if method == "monarch" and config.monarch_axis:
         second = parse_monarch_axis(config.monarch_axis)
@@ -266,9 +272,12 @@ def base_options(config: ProtocolConfig, n_train: int, n_val: int, n_test: int) 
     return values
 
 
-def method_options(method: str) -> dict:
-    """TrainConfig values that make a method: its transform (fft-more-modes is an FFT model)."""
-    return {"transform": "fft" if method == "fft-more-modes" else method}
+def method_options(method: str, padding: float = 0.125) -> dict:
+    """TrainConfig values that make a method: its transform (fft-more-modes and fft-padded are FFT models;
+    fft-padded pads the domain, the FNO paper's fix for non-periodic problems such as Darcy)."""
+    if method == "fft-padded":
+        return {"transform": "fft", "fno_kwargs": {"domain_padding": padding}}
+    return {"transform": "fft" if method in FFT_METHODS else method}
 
 
 @dataclass
@@ -296,7 +305,7 @@ def tuning_runs(config: ProtocolConfig, split: tuple) -> list[Run]:
     runs = []
     for method in (m for m in config.methods if m in TRANSFORMS_TUNED):
         for i, point in enumerate(tuning_grid(method, config)):
-            values = {**base, **method_options(method), **point, "seed": config.tune_seed, "epochs": epochs,
+            values = {**base, **method_options(method, config.padding), **point, "seed": config.tune_seed, "epochs": epochs,
                       "step_size": step_size(epochs, config.step_fraction)}
             runs.append(Run(str(Path(config.out) / "tune" / method / f"p{i}"), values, method, "tune", point,
                             config.tune_seed, split))
@@ -310,7 +319,7 @@ def final_runs(config: ProtocolConfig, split: tuple, chosen: dict, more_modes: t
         point = dict(chosen["fft" if method == "fft-more-modes" else method])
         extra = {"n_modes": tuple(more_modes)} if method == "fft-more-modes" else {}
         for seed in config.seeds:
-            values = {**base, **method_options(method), **point, **extra, "seed": seed, "epochs": config.epochs,
+            values = {**base, **method_options(method, config.padding), **point, **extra, "seed": seed, "epochs": config.epochs,
                       "step_size": step_size(config.epochs, config.step_fraction)}
             runs.append(Run(str(Path(config.out) / "final" / method / f"seed{seed}"), values, method, "final",
                             {**point, **extra}, seed, split))
@@ -327,7 +336,7 @@ def untuned_settings(config: ProtocolConfig) -> dict:
         return {m: {k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items()} for m, p in chosen.items()}
     transform_point = {"lr": config.lr, "weight_decay": config.weight_decay,
                        "transform_lr": config.transform_lr or config.lr}
-    return {m: ({"lr": config.lr, "weight_decay": config.weight_decay} if m == "fft" else dict(transform_point))
+    return {m: ({"lr": config.lr, "weight_decay": config.weight_decay} if m in FFT_METHODS else dict(transform_point))
             for m in TRANSFORMS_TUNED}
 
 
@@ -628,6 +637,7 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-layers", type=int)
     p.add_argument("--monarch-sizes", type=_ints, help="b1,b2 of every Monarch transform (default ~ sqrt n)")
     p.add_argument("--tune", action="store_true", default=None, help="tune every transform on the same-size grid")
+    p.add_argument("--padding", type=float, help="domain padding of the fft-padded control (default 0.125)")
     p.add_argument("--lrs", type=_floats, help="learning-rate axis of every grid (default 5e-4,1e-3,2e-3)")
     p.add_argument("--transform-lrs", type=_floats, help="transform-lr axis of dense/diag/monarch (default 1e-4,1e-3,1e-2)")
     p.add_argument("--weight-decays", type=_floats, help="FFT's second axis (default 0,1e-4,1e-3)")

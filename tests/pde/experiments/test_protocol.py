@@ -186,3 +186,14 @@ def test_more_modes_picks_the_closest_parameter_count_above_the_default():
     assert modes in {(10, 12), (12, 10)} and params == 12000
     modes, params = protocol.more_modes_for({}, target_params=0, grid=(16, 16), default_modes=(8, 6), count=count)
     assert modes == (10, 6) and params == 6000  # the smallest step up when Monarch adds almost nothing
+
+
+def test_fft_padded_is_a_tuned_fft_baseline_with_domain_padding(ns_file, tmp_path):
+    config = _config(ns_file, tmp_path, methods=("fft", "monarch", "fft-padded"), padding=0.25)
+    assert protocol.tuning_grid("fft-padded", config) == protocol.tuning_grid("fft", config)
+    assert protocol.check_equal_budget(config) == 9
+    assert protocol.method_options("fft-padded", 0.25) == {"transform": "fft", "fno_kwargs": {"domain_padding": 0.25}}
+    runs = protocol.tuning_runs(config, SPLIT)
+    padded = [r for r in runs if r.method == "fft-padded"]
+    assert len(padded) == 9 and all(r.train["fno_kwargs"] == {"domain_padding": 0.25} for r in padded)
+    assert all("fno_kwargs" not in r.train for r in runs if r.method == "fft")
