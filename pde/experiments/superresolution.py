@@ -22,7 +22,7 @@ from common.device import resolve_device
 from common.environment import describe_environment
 from common.errors import ConfigError, RunExistsError
 from common.files import atomic_path, write_json_atomic, write_text_atomic
-from common.stats import format_mean_se, mean_se
+from common.stats import format_mean_se, mean_se, paired_bootstrap
 from common.tables import markdown_table
 
 from .problems import relative_l2_per_sample
@@ -67,6 +67,17 @@ def summarize(results: dict) -> dict:
     return summary
 
 
+def ratios_to_fft(summary: dict) -> dict:
+    """{transform: {grid: paired bootstrap of error / FFT's error}} over (seed, test sample) pairs (the same
+    seeds and samples at every grid, so intervals at different grids compare like with like)."""
+    if "fft" not in summary:
+        return {}
+    return {transform: {grid: paired_bootstrap(values["per_seed_per_sample"],
+                                               summary["fft"][grid]["per_seed_per_sample"], "ratio")
+                        for grid, values in by_grid.items()}
+            for transform, by_grid in summary.items() if transform != "fft"}
+
+
 def goal_check(summary: dict, train_grid: str, eval_grid: str) -> dict | None:
     """The issue's goal: Monarch at `eval_grid` no worse than FFT there, and keeping at least half of
     its own advantage over FFT at the training grid (advantage = 1 − error_monarch / error_fft)."""
@@ -85,14 +96,15 @@ def markdown(report: dict) -> str:
     summary, grids = report["summary"], report["grids"]
     lines = [f"# Zero-shot super-resolution: trained at {report['train_grid']}, evaluated at {', '.join(grids)}", "",
              "Relative L2 over the predicted block, mean ± s.e. over seeds (each seed: mean over the test "
-             "samples); ratio to the FFT FNO at the same grid. No retraining: learned transforms are resampled "
-             "to each grid (`LearnableDFT.resized`).", ""]
-    header = ["transform"] + [f"{g}" for g in grids] + [f"{g} / fft" for g in grids[1:]] + ["max Monarch residual"]
+             "samples); ratio to the FFT FNO at the same grid with its 95 % paired bootstrap interval over "
+             "(seed, test sample) pairs. No retraining: learned transforms are resampled to each grid "
+             "(`LearnableDFT.resized`).", ""]
+    header = (["transform"] + [f"{g}" for g in grids] + [f"{g} / fft [95 % CI]" for g in grids]
+              + ["max Monarch residual"])
     rows = []
     for transform, by_grid in summary.items():
         cells = [format_mean_se(by_grid[g]["mean"], by_grid[g]["se"]) for g in grids]
-        ratios = [f"{by_grid[g]['mean'] / summary['fft'][g]['mean']:.3f}" if "fft" in summary else "—"
-                  for g in grids[1:]]
+        ratios = [_ratio_text(report["ratios"].get(transform, {}).get(g)) for g in grids]
         residual = max(by_grid[g]["max_projection_residual"] for g in grids)
         rows.append([transform] + cells + ratios + [f"{residual:.2e}"])
     lines.append(markdown_table(header, rows))
@@ -120,6 +132,12 @@ def markdown(report: dict) -> str:
               f"Environment: {report['environment']['device']}, torch {report['environment']['torch']}, "
               f"wall time {report['wall_seconds']:.0f} s.", ""]
     return "\n".join(lines)
+
+
+def _ratio_text(interval: dict | None) -> str:
+    if interval is None:
+        return "1"
+    return f"{interval['estimate']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
 
 
 def plot(report: dict, fields: dict, path: Path, fields_path: Path) -> None:
@@ -186,7 +204,7 @@ def run_superresolution(runs: dict[str, list], datasets: list, out_dir, stem: st
                                                for g, r in found.items()}
     summary = summarize(results)
     grids = list(next(iter(summary.values())))
-    report = {"train_grid": grids[0], "grids": grids, "summary": summary,
+    report = {"train_grid": grids[0], "grids": grids, "summary": summary, "ratios": ratios_to_fft(summary),
               "checkpoints": {k: [str(c) for c in v] for k, v in runs.items()},
               "datasets": [str(d) for d in datasets], "goal": goal_check(summary, grids[0], grids[min(1, len(grids) - 1)]),
               "command": command or "", "notes": notes, "environment": describe_environment(device),
@@ -218,14 +236,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default: runs/pde/superresolution)")
     parser.add_argument("--stem", default="pde_superresolution", help="file name stem (default: pde_superresolution)")
     parser.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)")
+    parser.add_argument("--notes", metavar="FILE", help="markdown file whose text is added to the report (the reading)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing report files")
 
 
 def command_from_args(args) -> dict:
     import sys
 
+    notes = Path(args.notes).read_text() if args.notes else None
     report = run_superresolution(parse_runs(args.run), args.datasets, args.out, args.stem, args.device,
-                                 command=" ".join(["python"] + sys.argv), overwrite=args.overwrite)
+                                 command=" ".join(["python"] + sys.argv), notes=notes, overwrite=args.overwrite)
     print(markdown(report))
     print(f"Report: {Path(args.out) / args.stem}.md")
     return report
