@@ -602,6 +602,8 @@ def run_protocol(cfg: ProtocolConfig, evaluate_only: bool = False, command: str 
               "device": device_name(device), "splits": splits, "shape": list(shape),
               "subjects": scan_subjects(folders[cfg.tracks[0]]), "chosen": {m: list(p) for m, p in chosen.items()},
               "grid": grid_records, "cells": cells, "not_run": not_run,
+              "coils": cfg.sim_config(cfg.tracks[0]).coils,
+              "mismatch": {k: getattr(cfg.sim_config("mismatch"), k) for k in ("b0_hz", "gradient_delay", "maps")},
               "wall_seconds_this_call": round(time.perf_counter() - t_start, 1)}
     from mri.recon.protocol_report import write_report
 

@@ -20,7 +20,8 @@ from common.stats import format_mean_se, mean_se, paired_bootstrap
 from common.tables import markdown_table
 
 #: metric keys of the per-volume records: (key, label, higher is better)
-METRICS = (("psnr_fastmri", "PSNR (dB)"), ("ssim_fastmri", "SSIM fastMRI"), ("ssim_skmtea", "SSIM SKM-TEA"))
+METRICS = (("psnr_fastmri", "PSNR (dB)"), ("ssim_fastmri", "SSIM fastMRI"), ("ssim_skmtea", "SSIM SKM-TEA"),
+           ("complex_psnr", "complex PSNR (dB)"))
 #: differences reported with intervals besides "each model − zf"
 PAIRS = (("unrolled-monarch", "unrolled-fft"), ("unrolled-dense", "unrolled-fft"), ("unrolled-diag", "unrolled-fft"),
          ("unrolled-monarch", "unrolled-diag"), ("msense", "diagsense"), ("msense", "dsense"),
@@ -161,7 +162,8 @@ def markdown(result, intervals, goal_rows) -> str:
     nm = n_max(result)
     lines = ["# MRI reconstruction protocol", "",
              f"Simulated multi-coil data, slices {result['shape'][0]}×{result['shape'][1]}, "
-             f"{cfg['sim_overrides'].get('coils', 'preset')} coils per the `{cfg['sim_preset']}` preset; subjects: "
+             f"{result.get('coils', '?')} coils (`{cfg['sim_preset']}` preset; mismatch track: "
+             f"{result.get('mismatch', '?')}); subjects: "
              f"{len(result['splits']['train'])} train, {len(result['splits']['val'])} validation, "
              f"{len(result['splits']['test'])} test (one subject per scan, disjoint z-bands; checked on the files). "
              f"Device: {result['device']}.", "",
@@ -187,7 +189,8 @@ def markdown(result, intervals, goal_rows) -> str:
              "- Metrics per test volume (magnitude, data range = volume max |target|): **fastMRI convention** PSNR and "
              "SSIM (7×7 uniform window, per slice, averaged); **SKM-TEA/meddlr convention** SSIM (Gaussian σ 1.5, 11 "
              "wide; volumes of < 11 slices: per-slice 2-D Gaussian SSIM averaged). PSNR is the same formula in both "
-             "conventions with one data range per volume, so it is reported once.",
+             "conventions with one data range per volume, so it is reported once. Also complex PSNR "
+             "(meddlr: 20 log10(max|target| / RMSE of the complex difference)), which sees phase errors.",
              "- Cells: mean ± s.e. over seeds of the mean over test volumes; † = deterministic baseline, mean ± s.e. "
              "over test volumes. Intervals: paired bootstrap 95 % over (seed, test volume) pairs "
              f"({cfg['n_resamples']} resamples); * = the interval excludes 0.", ""]
@@ -202,18 +205,12 @@ def markdown(result, intervals, goal_rows) -> str:
                     rows.append([m] + [_cell_text(c, digits) for c in cells])
             lines += [f"## {track} track — {label}", "",
                       markdown_table(["model"] + [f"{a:g}×" for a in accs], rows), ""]
-        rows = []
-        for m in _models(result):
-            if m == "zf":
-                continue
-            row = [f"{m} − zf"] + [_interval_text(intervals.get(f"{m} - zf | {track} | {a:g}x | psnr_fastmri"))
-                                    for a in accs]
-            rows.append(row)
-        for a_, b_ in PAIRS:
-            rows.append([f"{a_} − {b_}"] + [_interval_text(intervals.get(f"{a_} - {b_} | {track} | {a:g}x | psnr_fastmri"))
-                                              for a in accs])
-        lines += [f"## {track} track — PSNR differences (dB), paired bootstrap 95 %", "",
-                  markdown_table(["difference"] + [f"{a:g}×" for a in accs], rows), ""]
+        for key, label in (("psnr_fastmri", "magnitude PSNR"), ("complex_psnr", "complex PSNR")):
+            rows = [[f"{a_} − {b_}"] + [_interval_text(intervals.get(f"{a_} - {b_} | {track} | {a:g}x | {key}"))
+                                        for a in accs]
+                    for a_, b_ in [(m, "zf") for m in _models(result) if m != "zf"] + list(PAIRS)]
+            lines += [f"## {track} track — {label} differences (dB), paired bootstrap 95 %", "",
+                      markdown_table(["difference"] + [f"{a:g}×" for a in accs], rows), ""]
         rows = []
         for a_, b_ in (("unrolled-monarch", "unrolled-fft"), ("msense", "zf")):
             for key in ("ssim_fastmri", "ssim_skmtea"):
