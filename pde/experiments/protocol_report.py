@@ -224,8 +224,17 @@ def plot(summary: dict, path: Path, title: str = "") -> Path:
         axes[1].plot(seconds, val, label=name)
         steps = m["test_rel_l2_per_step"]
         axes[2].plot(range(1, len(steps) + 1), steps, marker="o", ms=3, label=name)
-    for ax, xlabel, ylabel in zip(axes, ("epoch", "training seconds (same run)", "predicted step"),
-                                  ("validation rel. L2 (mean over seeds)", "validation rel. L2", "test rel. L2")):
+    one_step = all(len(m["test_rel_l2_per_step"]) == 1 for m in summary["methods"].values())
+    if one_step:  # one-shot problems (Darcy): test error per method, mean ± s.e. over seeds
+        axes[2].clear()
+        names = list(summary["methods"])
+        means = [summary["methods"][n]["test_rel_l2_mean"] for n in names]
+        errors = [np.nan_to_num(summary["methods"][n]["test_rel_l2_se"]) for n in names]
+        axes[2].bar(range(len(names)), means, yerr=errors, color=[f"C{i}" for i in range(len(names))], capsize=3)
+        axes[2].set_xticks(range(len(names)), names, rotation=30, ha="right")
+    for ax, xlabel, ylabel in zip(axes, ("epoch", "training seconds (same run)", "" if one_step else "predicted step"),
+                                  ("validation rel. L2 (mean over seeds)", "validation rel. L2",
+                                   "test rel. L2 (mean ± s.e. over seeds)" if one_step else "test rel. L2")):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_yscale("log")
