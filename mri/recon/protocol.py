@@ -217,108 +217,40 @@ def check_splits(data_dirs: dict, min_test_volumes: int = 1) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- masks
-_MASKS: dict = {}
-_POOL: dict = {"size": None, "dir": None}
-POOL_EPOCH = 1_000_000  # pool member j of (acceleration, seed) = training.random_mask(..., seed, POOL_EPOCH, j)
-
-
-def memoize_random_masks(pool: int | None = None, pool_dir=None) -> None:
-    """Make `mri.recon.training.random_mask` remember its masks for the life of this process.
-
-    A training mask is a pure function of (shape, acceleration, seed, epoch, slice index), so every
-    model trained with the same seed sees the same masks; drawing one Poisson-disc mask costs ~0.2 s
-    on the CPU (more than a training step of most models here), so the protocol draws each one once.
-    The masks, and hence the runs, are unchanged. (A workaround in this module: the cache belongs in
-    mri.recon.training.)
-
-    pool = P (the GPU preset): each (epoch, slice) instead takes one of P masks per (acceleration,
-    seed), picked by a hash of (seed, epoch, slice): masks still differ between samples and replay with
-    the seed, but only P distinct ones are drawn, once, in parallel (`prepare_mask_pools`, files in
-    pool_dir that every worker process reads).
-    """
-    from mri.recon import training
-
-    _POOL.update(size=pool, dir=pool_dir)
-    if getattr(training.random_mask, "memoized", False):
-        return
-    draw = training.random_mask
-
-    def random_mask(shape, acceleration, seed, epoch, index):
-        shape = tuple(int(n) for n in shape)
-        if _POOL["size"]:
-            return pool_masks(shape, acceleration, seed, draw)[pool_slot(seed, epoch, index, _POOL["size"])]
-        key = (shape, float(acceleration), int(seed), int(epoch), int(index))
-        if key not in _MASKS:
-            _MASKS[key] = draw(*key)
-        return _MASKS[key]
-
-    random_mask.memoized, random_mask.__wrapped_draw__ = True, draw
-    training.random_mask = random_mask
-
-
-def pool_slot(seed, epoch, index, size) -> int:
-    import numpy as np
-
-    return int(np.random.SeedSequence([int(seed), int(epoch), int(index), 1]).generate_state(1)[0]) % int(size)
-
-
-def pool_file(pool_dir, shape, acceleration, seed, size) -> Path:
-    return Path(pool_dir) / f"pool{size}_{shape[0]}x{shape[1]}_acc{float(acceleration):g}_seed{int(seed)}.npy"
-
-
-def pool_masks(shape, acceleration, seed, draw=None):
-    """(P, H, W) float32 masks of the pool of (acceleration, seed): from its file, else drawn here."""
-    import numpy as np
-
-    key = ("pool", shape, float(acceleration), int(seed), _POOL["size"])
-    if key not in _MASKS:
-        path = pool_file(_POOL["dir"], shape, acceleration, seed, _POOL["size"]) if _POOL["dir"] else None
-        if path is not None and path.exists():
-            _MASKS[key] = np.load(path).astype(np.float32)
-        else:
-            from mri.recon.training import random_mask
-
-            draw = draw or random_mask
-            _MASKS[key] = np.stack([draw(shape, acceleration, seed, POOL_EPOCH, j) for j in range(_POOL["size"])])
-    return _MASKS[key]
-
-
-def _draw_pool_chunk(shape, acceleration, seed, members):
-    import numpy as np
-
-    from mri.recon import training
-
-    draw = getattr(training.random_mask, "__wrapped_draw__", training.random_mask)
-    return np.stack([draw(shape, acceleration, seed, POOL_EPOCH, j) for j in members]) > 0
+def mask_pool_dir(cfg: "ProtocolConfig") -> str | None:
+    """The folder of the protocol's mask pools (None without `mask_pool`): every run reads them there."""
+    return str(Path(cfg.out_dir) / "masks") if cfg.mask_pool else None
 
 
 def prepare_mask_pools(cfg: "ProtocolConfig", shape, log=print) -> None:
-    """Draw the mask pools of every (acceleration, seed) the protocol trains with, on all CPU cores,
-    into <out_dir>/masks (skipped when mask_pool is None or the files exist)."""
+    """Draw the mask pools (`mri.recon.training.mask_pool`) of every (acceleration, seed) the protocol
+    trains with, on all CPU cores, into `mask_pool_dir(cfg)` (skipped when mask_pool is None or the
+    files exist); the runs then read them instead of each drawing its own."""
     import os
     from concurrent.futures import ProcessPoolExecutor
 
     import numpy as np
 
+    from mri.recon.training import draw_mask_pool, mask_pool_file, save_mask_pool
+
     if not cfg.mask_pool:
         return
+    shape, folder = tuple(int(n) for n in shape), mask_pool_dir(cfg)
     accs = {float(a) for t in cfg.tracks for a in cfg.track_accelerations(t)} | {float(cfg.tune_acceleration),
                                                                                  float(cfg.curve_acceleration)}
     todo = [(a, s) for a in sorted(accs) for s in cfg.seeds
-            if not pool_file(Path(cfg.out_dir) / "masks", shape, a, s, cfg.mask_pool).exists()]
+            if not mask_pool_file(folder, shape, a, s, cfg.mask_pool).exists()]
     if not todo:
         return
     t0, workers = time.perf_counter(), os.cpu_count() or 1
     chunks = [list(range(j, cfg.mask_pool, workers)) for j in range(min(workers, cfg.mask_pool))]
     with ProcessPoolExecutor(workers) as pool:
         for acc, seed in todo:
-            parts = list(pool.map(_draw_pool_chunk, *zip(*[(shape, acc, seed, c) for c in chunks])))
+            parts = list(pool.map(draw_mask_pool, *zip(*[(shape, acc, seed, c) for c in chunks])))
             masks = np.zeros((cfg.mask_pool, *shape), bool)
             for c, part in zip(chunks, parts):
                 masks[c] = part
-            path = pool_file(Path(cfg.out_dir) / "masks", shape, acc, seed, cfg.mask_pool)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, masks)
+            save_mask_pool(mask_pool_file(folder, shape, acc, seed, cfg.mask_pool), masks)
     log(f"drew {len(todo)} mask pools of {cfg.mask_pool} in {time.perf_counter() - t0:.1f} s")
 
 
@@ -359,7 +291,7 @@ def train_config(cfg: ProtocolConfig, model: str, track: str, acc: float, n: int
                        model_kwargs=dict(cfg.model_kwargs), acceleration=float(acc), n_train_scans=int(n),
                        masks="random", epochs=cfg.epochs, batch_size=cfg.batch_size, lr=lr, transform_lr=tlr,
                        weight_decay=cfg.weight_decay, loss=cfg.loss, seed=int(seed), device=cfg.device,
-                       out_dir=str(Path(cfg.out_dir) / "runs"), resume=True,
+                       mask_pool=cfg.mask_pool, mask_pool_dir=mask_pool_dir(cfg), out_dir=str(Path(cfg.out_dir) / "runs"), resume=True,
                        run_name=run_name(model, track, acc, n, seed, lr, tlr), progress=progress)
 
 
@@ -369,10 +301,8 @@ def run_finished(run_dir, epochs: int) -> bool:
     return (Path(run_dir) / "best.pt").exists() and len(read_metrics(run_dir)) >= epochs
 
 
-def train_run(tc, mask_pool: int | None = None) -> Path:
-    """Train (or resume, or skip when finished) one run; returns its folder. mask_pool: see
-    memoize_random_masks (its files are read from <out_dir>/masks, out_dir = the run's parent's parent)."""
-    memoize_random_masks(mask_pool, Path(tc.out_dir).parent / "masks")
+def train_run(tc) -> Path:
+    """Train (or resume, or skip when finished) one run; returns its folder."""
     from mri.recon.training import train
 
     run_dir = tc.run_dir()
@@ -431,13 +361,13 @@ def tune(cfg: ProtocolConfig, shape, log=print, train_missing: bool = True) -> t
     return chosen, records
 
 
-def _timed_train(tc, mask_pool=None, threads=None) -> str:
+def _timed_train(tc, threads=None) -> str:
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    train_run(tc, mask_pool)
+    train_run(tc)
     return f"trained {tc.run_name} in {time.perf_counter() - t0:.1f} s"
 
 
@@ -449,14 +379,14 @@ def train_all(runs: list, cfg: ProtocolConfig, log=print) -> None:
     todo = [tc for tc in runs if not run_finished(tc.run_dir(), tc.epochs)]
     if cfg.jobs <= 1:
         for tc in todo:
-            log(_timed_train(tc, cfg.mask_pool))
+            log(_timed_train(tc))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // cfg.jobs)
     with ProcessPoolExecutor(cfg.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_timed_train, tc, cfg.mask_pool, threads) for tc in todo]
+        futures = [pool.submit(_timed_train, tc, threads) for tc in todo]
         for future in as_completed(futures):
             log(future.result())
 
@@ -677,10 +607,12 @@ def register_protocol(subparsers):
     p.add_argument("--classical-models", nargs="+", default=None, metavar="NAME", help="default: zf cg-sense l1-wavelet")
     p.add_argument("--seeds", nargs="+", default=None, help="default: 0 1 2")
     p.add_argument("--epochs", type=int, default=None, help="epochs of every run (default: the preset's)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--scale", default=None, choices=("tiny", "small", "full"))
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--loss", default=None, choices=("l1", "ssim", "l1+ssim"))
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size of every run (default: the preset's)")
+    p.add_argument("--scale", default=None, choices=("tiny", "small", "full"),
+                   help="model size preset of every learned model (default: the preset's)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="Adam weight decay of the network weights, never the transforms (default 0)")
+    p.add_argument("--loss", default=None, choices=("l1", "ssim", "l1+ssim"), help="training loss (default l1)")
     p.add_argument("--lr-grid", nargs="+", default=None, help="network learning rates (default 1e-3 3e-3)")
     p.add_argument("--transform-lr-grid", nargs="+", default=None, help="transform learning rates (default 1e-3 1e-2)")
     p.add_argument("--tune-acceleration", type=float, default=None, help="acceleration of the tuning (default 4)")
@@ -689,9 +621,10 @@ def register_protocol(subparsers):
     p.add_argument("--curve-acceleration", type=float, default=None, help="default 2")
     p.add_argument("--example-acceleration", type=float, default=None, help="acceleration of the example figure")
     p.add_argument("--classical-iters", type=int, default=None, help="CG-SENSE / L1-wavelet iterations (default 30)")
-    p.add_argument("--min-test-volumes", type=int, default=None)
+    p.add_argument("--min-test-volumes", type=int, default=None,
+                   help="refuse data with fewer test volumes (default: the preset's)")
     p.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples (default 10000)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--mask-pool", type=int, default=None, metavar="P",
                    help="draw training masks from P per (acceleration, seed) (default: cpu a fresh one per sample, gpu 256)")
     p.add_argument("--jobs", type=int, default=None, help="training runs at once (default: cpu 1, gpu 8)")
@@ -700,7 +633,7 @@ def register_protocol(subparsers):
     p.add_argument("--stem", default=None, help="report file stem (default mri_protocol)")
     p.add_argument("--evaluate-only", action="store_true", help="train nothing; test and report finished runs")
     p.add_argument("--dry-run", action="store_true", help="print the number of runs and exit")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars while simulating the data")
     p.set_defaults(func=_protocol_command)
     return p
 

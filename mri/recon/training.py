@@ -14,6 +14,12 @@ there are validation scans (on the training loss otherwise); test scans are neve
 Masks: "fixed" uses each scan's stored mask (SKM-TEA's Poisson-disc masks; fastMRI: one seeded mask
 per volume); "random" draws a fresh Poisson-disc mask for every (seed, epoch, slice) during training
 (`mri.data.masks.poisson_disc_mask`), as SKM-TEA trains. Validation always uses the fixed masks.
+A random mask is a pure function of (shape, acceleration, seed, epoch, slice) and costs 0.2–0.8 s to
+draw, so `random_mask` remembers its masks for the life of the process (bounded, `MASK_MEMO_BYTES`);
+every model trained with the same seed sees the same masks. `mask_pool = P` instead gives each
+(epoch, slice) member `pool_slot(seed, epoch, slice, P)` of a pool of P masks drawn once per (shape,
+acceleration, seed) (`mask_pool`): masks still differ between samples and replay with the seed, but
+only P are drawn; `mask_pool_dir` caches pools as .npy files that other processes read.
 Loss: complex L1 (default), SSIM or both, per slice, averaged over the global batch. The optimiser
 rule (transform parameters: `transform_lr`, no weight decay) is the engine's.
 
@@ -24,8 +30,10 @@ builds its options from `TrainConfig`) stays fast.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +62,13 @@ class TrainConfig:
                                     default_text="meta.json's val split, else none")
     masks: str = option("fixed", "fixed: the per-scan stored masks; random: a fresh seeded Poisson-disc mask "
                         "per slice and epoch", choices=MASK_MODES)
+    mask_pool: int | None = option(None, "with --masks random: each (epoch, slice) takes one of P masks drawn "
+                                   "once per (acceleration, seed), picked by a hash of (seed, epoch, slice), "
+                                   "instead of drawing a fresh mask per sample", metavar="P",
+                                   default_text="a fresh mask per (seed, epoch, slice)")
+    mask_pool_dir: str | None = option(None, "folder caching the mask pools as .npy files (read when present, "
+                                       "written when drawn), shared by runs and processes", metavar="FOLDER",
+                                       default_text="pools are drawn in each process")
     echo: int = option(0, "echo to read (SKM-TEA layout)")
     max_slices_per_scan: int | None = option(None, "keep only this many central slices per scan",
                                              default_text="all")
@@ -113,6 +128,9 @@ class TrainConfig:
         if self.acceleration <= 1 or self.n_train_scans < 1:
             raise ConfigError(f"acceleration = {self.acceleration}, n_train_scans = {self.n_train_scans}; expected "
                               "an acceleration > 1 and at least 1 training scan")
+        if self.mask_pool is not None and (self.mask_pool < 1 or self.masks != "random"):
+            raise ConfigError(f"mask_pool = {self.mask_pool} with masks = {self.masks!r}; expected a pool of ≥ 1 "
+                              "masks with masks = 'random'", hint="pass --masks random, or leave --mask-pool unset")
         if self.max_slices_per_scan is not None and self.max_slices_per_scan < 1:
             raise ConfigError(f"max_slices_per_scan = {self.max_slices_per_scan}; expected ≥ 1 (or unset for all)")
 
@@ -218,30 +236,139 @@ def central_indices(dataset, max_per_scan: int | None) -> list[int]:
     return keep
 
 
-def random_mask(shape, acceleration: float, seed: int, epoch: int, index: int):
-    """A Poisson-disc mask (H, W) float32 drawn from (seed, epoch, index) only."""
+def draw_mask(shape, acceleration: float, seed: int, epoch: int, index: int):
+    """A Poisson-disc mask (H, W) bool drawn from (seed, epoch, index) only (no memo: see random_mask)."""
     import numpy as np
 
     from mri.data.masks import calibration_width, poisson_disc_mask
 
     calib = calibration_width(shape)
     draw = int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
-    return poisson_disc_mask(shape, acceleration, (calib, calib), seed=draw).astype(np.float32)
+    return np.asarray(poisson_disc_mask(shape, acceleration, (calib, calib), seed=draw), dtype=bool)
+
+
+class MaskMemo:
+    """Least-recently-used store of bool masks, bounded by their total bytes (the oldest go first)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.nbytes, self.items = int(max_bytes), 0, OrderedDict()
+
+    def get(self, key, draw):
+        """The mask stored under `key`, else draw() stored (the caller must not modify it)."""
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = self.items[key] = draw()
+        self.nbytes += value.nbytes
+        while self.nbytes > self.max_bytes and len(self.items) > 1:
+            self.nbytes -= self.items.popitem(last=False)[1].nbytes
+        return value
+
+    def clear(self):
+        self.items.clear()
+        self.nbytes = 0
+
+
+#: bytes of bool masks `random_mask` keeps per process (512 MB: 131,072 masks of 64², 32,768 of 128²)
+MASK_MEMO_BYTES = 512 * 2**20
+_MASK_MEMO = MaskMemo(MASK_MEMO_BYTES)
+
+
+def _mask_key(shape, acceleration, seed) -> tuple:
+    return tuple(int(n) for n in shape), float(acceleration), int(seed)
+
+
+def random_mask(shape, acceleration: float, seed: int, epoch: int, index: int):
+    """A Poisson-disc mask (H, W) float32 drawn from (seed, epoch, index) only: `draw_mask`, remembered
+    for the life of the process (a fresh float32 copy each call)."""
+    import numpy as np
+
+    key = (*_mask_key(shape, acceleration, seed), int(epoch), int(index))
+    return _MASK_MEMO.get(key, lambda: draw_mask(*key)).astype(np.float32)
+
+
+#: pool member j of (shape, acceleration, seed) is draw_mask(shape, acceleration, seed, POOL_EPOCH, j)
+POOL_EPOCH = 1_000_000
+
+
+def pool_slot(seed: int, epoch: int, index: int, size: int) -> int:
+    """The pool member (0 ≤ slot < size) that slice `index` trains with in `epoch`."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(index), 1]).generate_state(1)[0]) % int(size)
+
+
+def draw_mask_pool(shape, acceleration: float, seed: int, members) -> "np.ndarray":
+    """(len(members), H, W) bool: the pool members `members` of (shape, acceleration, seed)."""
+    import numpy as np
+
+    return np.stack([draw_mask(shape, acceleration, seed, POOL_EPOCH, j) for j in members])
+
+
+def mask_pool_file(folder, shape, acceleration: float, seed: int, size: int) -> Path:
+    """Where a pool of `size` masks of (shape, acceleration, seed) is cached in `folder`."""
+    return Path(folder) / f"pool{size}_{shape[0]}x{shape[1]}_acc{float(acceleration):g}_seed{int(seed)}.npy"
+
+
+def save_mask_pool(path, masks) -> Path:
+    """Write a (P, H, W) pool atomically as a bool .npy file (readers never see half a file)."""
+    import numpy as np
+
+    from common.files import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append ".npy"
+        np.save(f, np.asarray(masks, dtype=bool))
+    return Path(path)
+
+
+@functools.lru_cache(maxsize=32)
+def mask_pool(shape, acceleration: float, seed: int, size: int, folder: str | None = None):
+    """(size, H, W) bool: the pool of (shape, acceleration, seed), read from `folder` when cached there,
+    else drawn here (and saved there when `folder` is given); kept for the life of the process.
+    Read-only: the caller must not modify it."""
+    import numpy as np
+
+    shape, acceleration, seed = _mask_key(shape, acceleration, seed)
+    path = mask_pool_file(folder, shape, acceleration, seed, size) if folder else None
+    if path is not None and path.is_file():
+        masks = np.load(path)
+        if masks.shape != (size, *shape) or masks.dtype != bool:
+            raise FormatError(f"{path}: mask pool of shape {masks.shape} {masks.dtype}, expected {(size, *shape)} "
+                              "bool", hint="delete the file; it is drawn again")
+    else:
+        masks = draw_mask_pool(shape, acceleration, seed, range(size))
+        if path is not None:
+            save_mask_pool(path, masks)
+    masks.flags.writeable = False
+    return masks
 
 
 class ReconSlices:
     """Training items from a reader: undersampled kspace, maps, mask, target as torch tensors.
 
-    masks="fixed" uses the reader's stored mask; "random" draws `random_mask(seed, epoch, index)`.
-    Items: kspace, maps (coils, H, W) complex64; mask (H, W) float32; target (H, W) complex64;
+    masks="fixed" uses the reader's stored mask; "random" draws `random_mask(seed, epoch, index)`,
+    or with `mask_pool` = P takes member `pool_slot(seed, epoch, index, P)` of `mask_pool(...)`
+    (cached in `mask_pool_dir` when given). Items: kspace, maps (coils, H, W) complex64; mask (H, W) float32; target (H, W) complex64;
     scan_id; slice_index.
     """
 
-    def __init__(self, reader, indices, masks="fixed", acceleration=None, seed=0):
+    def __init__(self, reader, indices, masks="fixed", acceleration=None, seed=0, mask_pool: int | None = None,
+                 mask_pool_dir=None):
         if masks not in MASK_MODES:
             raise ConfigError(f"masks must be one of {MASK_MODES}, got {masks!r}")
         self.reader, self.indices, self.masks, self.seed, self.epoch = reader, list(indices), masks, seed, 0
-        self.acceleration = acceleration
+        self.acceleration, self.mask_pool = acceleration, mask_pool
+        self.mask_pool_dir = None if mask_pool_dir is None else str(mask_pool_dir)
+
+    def training_mask(self, shape, index: int):
+        """(H, W) float32 random-mode mask of dataset index `index` in the current epoch."""
+        import numpy as np
+
+        if self.mask_pool:
+            pool = mask_pool(tuple(int(n) for n in shape), float(self.acceleration), int(self.seed),
+                             int(self.mask_pool), self.mask_pool_dir)
+            return pool[pool_slot(self.seed, self.epoch, index, self.mask_pool)].astype(np.float32)
+        return random_mask(shape, self.acceleration, self.seed, self.epoch, index)
 
     def set_epoch(self, epoch: int):
         self.epoch = int(epoch)
@@ -255,7 +382,7 @@ class ReconSlices:
 
         item = self.reader[self.indices[i]]
         if self.masks == "random":
-            mask = random_mask(item["kspace"].shape[-2:], self.acceleration, self.seed, self.epoch, self.indices[i])
+            mask = self.training_mask(item["kspace"].shape[-2:], self.indices[i])
         elif "mask" in item:
             mask = item["mask"]
         else:
@@ -299,7 +426,7 @@ class ReconTask:
         reader = open_slices(cfg.data_dir, train_ids, cfg.acceleration, cfg.echo, cfg.format, training=True)
         self.cfg, self.train_ids, self.val_ids = cfg, train_ids, val_ids
         self.data = ReconSlices(reader, central_indices(reader, cfg.max_slices_per_scan), cfg.masks,
-                                cfg.acceleration, cfg.seed)
+                                cfg.acceleration, cfg.seed, cfg.mask_pool, cfg.mask_pool_dir)
         self.val = None
         if val_ids:
             vreader = open_slices(cfg.data_dir, val_ids, cfg.acceleration, cfg.echo, cfg.format)

@@ -11,7 +11,7 @@ import pytest
 from common.errors import ConfigError
 from mri.recon import protocol_report
 from mri.recon.protocol import (PROTOCOLS, ProtocolConfig, check_splits, effective_grid, ensure_datasets,
-                                memoize_random_masks, run_protocol, scan_subjects, train_config)
+                                run_protocol, scan_subjects, train_config)
 
 TINY_SIM = {"shape": (32, 32), "slices": 2, "n_train": 2, "n_val": 1, "n_test": 2, "coils": 3,
             "accelerations": (2.0, 4.0), "espirit_max_iter": 10}
@@ -66,14 +66,13 @@ def test_a_subject_in_two_splits_is_refused(datasets, tmp_path):
         check_splits({"exact": folders["exact"]}, min_test_volumes=3)
 
 
-def test_training_masks_differ_between_samples_and_repeat_with_the_seed(datasets):
-    from mri.recon.training import ReconTask, random_mask, training_scans
+def test_training_masks_differ_between_samples_and_repeat_with_the_seed(datasets, tmp_path):
+    from mri.recon.training import ReconTask, draw_mask, random_mask, training_scans
 
     _, cfg, _ = datasets
-    memoize_random_masks()
 
-    def masks(seed, epoch=0):
-        tc = train_config(cfg, "msense", "exact", 2.0, 2, seed, 1e-3, 1e-3)
+    def masks(seed, epoch=0, protocol=cfg.replace(mask_pool=None)):
+        tc = train_config(protocol, "msense", "exact", 2.0, 2, seed, 1e-3, 1e-3)
         task = ReconTask(tc, *training_scans(tc))
         task.data.set_epoch(epoch)
         return [task.data[i]["mask"].numpy() for i in range(len(task.data))]
@@ -90,16 +89,17 @@ def test_training_masks_differ_between_samples_and_repeat_with_the_seed(datasets
     calib = calibration_width((32, 32))
     assert np.array_equal(random_mask((32, 32), 2.0, 0, 0, 0), poisson_disc_mask((32, 32), 2.0, (calib, calib), seed))
     assert abs(first[0].size / first[0].sum() - 2.0) < 0.11
-    # pool mode (GPU preset): samples take masks of a seeded pool of P, still per sample and replayable
-    memoize_random_masks(pool=3)
-    try:
-        pooled = masks(0, epoch=2)
-        pool = [random_mask((32, 32), 2.0, 0, 1_000_000, j) for j in range(3)]
-        assert all(any(np.array_equal(m, p) for p in pool) for m in pooled)
-        assert len({m.tobytes() for m in pooled}) >= 2
-        assert all(np.array_equal(a, b) for a, b in zip(pooled, masks(0, epoch=2)))
-    finally:
-        memoize_random_masks(None)
+    # pool mode (the protocol's mask_pool, passed through TrainConfig): samples take masks of a seeded
+    # pool of P drawn into <out_dir>/masks, still per sample and replayable
+    pooled_cfg = cfg.replace(mask_pool=3, out_dir=str(tmp_path / "runs"))
+    pooled = masks(0, epoch=2, protocol=pooled_cfg)
+    assert train_config(pooled_cfg, "msense", "exact", 2.0, 2, 0, 1e-3, 1e-3).mask_pool == 3
+    pool = [draw_mask((32, 32), 2.0, 0, 1_000_000, j) for j in range(3)]
+    assert all(any(np.array_equal(m, p) for p in pool) for m in pooled)
+    assert len({m.tobytes() for m in pooled}) >= 2
+    assert all(np.array_equal(a, b) for a, b in zip(pooled, masks(0, epoch=2, protocol=pooled_cfg)))
+    files = list((tmp_path / "runs" / "masks").glob("pool3_32x32_acc2_seed0.npy"))
+    assert len(files) == 1 and np.array_equal(np.load(files[0]), np.stack(pool))
 
 
 def test_equal_grid_collapses_only_inert_axes():

@@ -66,7 +66,8 @@ def test_resume_after_kill_equals_uninterrupted_run(scan_dir, tmp_path, val_scan
 
 
 @pytest.mark.parametrize("change", [{"epochs": 0}, {"epochs": -1}, {"batch_size": 0}, {"lr": 0.0},
-                                    {"masks": "sometimes"}, {"model": "zf"}, {"model": "varnet"}])
+                                    {"masks": "sometimes"}, {"model": "zf"}, {"model": "varnet"},
+                                    {"mask_pool": 4}, {"mask_pool": 0, "masks": "random"}])
 def test_bad_config_is_refused_before_any_file(scan_dir, tmp_path, change):
     with pytest.raises(ConfigError):
         train(_config(scan_dir, tmp_path / "out", **change))
@@ -121,3 +122,65 @@ def test_run_compare_writes_the_table(scan_dir, tmp_path):
         ("zf", 0), ("msense", 1), ("msense", 2), ("unrolled-fft", 1), ("unrolled-fft", 2)}
     for suffix in (".json", ".md", "_examples.png"):
         assert (tmp_path / "cmp" / f"mri_recon_compare{suffix}").exists()
+
+
+def test_mask_memo_returns_the_fresh_draw_and_stays_bounded():
+    import numpy as np
+
+    from mri.data.masks import calibration_width, poisson_disc_mask
+    from mri.recon.training import MaskMemo, draw_mask, random_mask
+
+    key = ((24, 20), 3.0, 5, 2, 7)
+    fresh = draw_mask(*key)
+    calib = calibration_width((24, 20))  # the draw itself: the seeded Poisson-disc mask of (seed, epoch, slice)
+    seed = int(np.random.SeedSequence([5, 2, 7]).generate_state(1)[0])
+    assert np.array_equal(fresh, poisson_disc_mask((24, 20), 3.0, (calib, calib), seed))
+    first, again = random_mask(*key), random_mask(*key)
+    assert first.dtype == np.float32 and np.array_equal(first, fresh) and np.array_equal(again, fresh)
+    first[:] = 0  # a copy each call: a caller's change does not reach the memo
+    assert np.array_equal(random_mask(*key), fresh)
+    assert not np.array_equal(random_mask((24, 20), 3.0, 5, 2, 8), fresh)
+    memo, calls = MaskMemo(max_bytes=2 * 480), []
+    draw = lambda k: (lambda: calls.append(k) or draw_mask(*k))  # noqa: E731
+    keys = [((24, 20), 3.0, 5, 2, i) for i in range(3)]
+    for k in keys + keys[2:]:  # 480 bytes each: the third evicts the first; the repeat is remembered
+        assert np.array_equal(memo.get(k, draw(k)), draw_mask(*k))
+    assert calls == keys and memo.nbytes == 2 * 480 and list(memo.items) == keys[1:]
+    memo.get(keys[0], draw(keys[0]))
+    assert calls == keys + keys[:1]  # evicted, so drawn again
+
+
+class _Reader:
+    """A reader of constant slices (2 coils, 16, 16): the mask tests only need shapes."""
+    def __getitem__(self, i):
+        import numpy as np
+
+        return {"kspace": np.ones((2, 16, 16), np.complex64), "maps": np.ones((2, 16, 16), np.complex64),
+                "target": np.zeros((16, 16), np.complex64), "scan_id": "s", "slice_index": i}
+
+
+def test_mask_pool_repeats_with_the_seed_and_draws_only_from_the_pool(tmp_path):
+    import numpy as np
+
+    from mri.recon.training import POOL_EPOCH, ReconSlices, draw_mask, mask_pool, mask_pool_file, pool_slot
+
+    def masks(seed, epoch, folder=None, pool=3):
+        data = ReconSlices(_Reader(), range(6), "random", 2.0, seed, mask_pool=pool, mask_pool_dir=folder)
+        data.set_epoch(epoch)
+        return [data[i]["mask"].numpy() for i in range(len(data))]
+
+    pool = [draw_mask((16, 16), 2.0, 1, POOL_EPOCH, j) for j in range(3)]
+    for epoch in range(3):
+        drawn = masks(1, epoch)
+        slots = [pool_slot(1, epoch, i, 3) for i in range(6)]
+        assert all(np.array_equal(m, pool[j]) for m, j in zip(drawn, slots))  # member pool_slot(seed, epoch, i)
+        assert all(np.array_equal(a, b) for a, b in zip(drawn, masks(1, epoch, str(tmp_path))))  # cache: same
+    assert len({pool_slot(1, e, i, 3) for e in range(3) for i in range(6)}) == 3  # every member is used
+    other = masks(2, 0)  # another seed: another pool
+    assert not any(np.array_equal(m, p) for m in other for p in pool)
+    saved = np.load(mask_pool_file(tmp_path, (16, 16), 2.0, 1, 3))
+    assert saved.dtype == bool and np.array_equal(saved, np.stack(pool))
+    mask_pool.cache_clear()  # a new process: reads the file rather than drawing
+    np.save(mask_pool_file(tmp_path, (16, 16), 2.0, 1, 3), ~saved)
+    assert np.array_equal(masks(1, 0, str(tmp_path))[0], ~pool[pool_slot(1, 0, 0, 3)])
+    mask_pool.cache_clear()
