@@ -19,7 +19,9 @@ Steps (every value a `ProtocolConfig` field and a command-line option):
    (`effective_grid`). The point with the lowest best validation loss is chosen per model and used
    for every track, acceleration and seed. Same epochs for every model and grid point.
 3. Training: per (track, acceleration, model, seed) with the chosen point; Poisson-disc masks drawn
-   per (seed, epoch, slice) (`masks="random"`), the dataset's fixed masks for validation, `best.pt`
+   per (seed, epoch, slice) (`masks="random"`; with `mask_pool` = P, one of P per (acceleration, seed),
+   drawn once on all cores into <out_dir>/masks by `prepare_mask_pools` and passed to every run through
+   TrainConfig.mask_pool / mask_pool_dir), the dataset's fixed masks for validation, `best.pt`
    chosen on validation. Data efficiency: `curve_models` on the first `curve_n` training subjects at
    `curve_acceleration` (exact track). Classical baselines: λ of CG-SENSE and L1-wavelet chosen on
    the validation slices per (track, acceleration) by `classical.tune_lambda`.
