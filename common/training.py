@@ -74,7 +74,7 @@ from .files import write_json_atomic, write_text_atomic
 
 #: Config keys that may change between a run and its resumption.
 RESUME_FREE = frozenset({"epochs", "resume", "progress", "device", "stop_after", "overwrite", "trust_checkpoint",
-                         "run_dir", "out_dir", "run_name", "num_workers"})
+                         "run_dir", "out_dir", "run_name", "num_workers", "mask_pool_dir"})
 #: Files whose presence marks a folder as holding a run.
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl")
 
