@@ -67,6 +67,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from common.config_cli import comma_ints
 from common.errors import ConfigError, FormatError
 from common.files import write_json_atomic
 
@@ -607,12 +608,19 @@ def _more_modes(config: ProtocolConfig, split: tuple, chosen: dict, out: Path, e
 # ----------------------------------------------------------------------------------------------
 # command line
 
-def _floats(text):
+def comma_floats(text):
+    """"1e-3,3e-3" → (0.001, 0.003) (argparse names this type in its messages)."""
     return tuple(float(v) for v in text.split(","))
 
 
-def _ints(text):
-    return tuple(int(v) for v in text.split(","))
+def comma_names(text):
+    """"fft,monarch" → ("fft", "monarch")."""
+    return tuple(text.split(","))
+
+
+def semicolon_list(text):
+    """"1e-3@8,4;1e-2" → ("1e-3@8,4", "1e-2")."""
+    return tuple(text.split(";"))
 
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
@@ -621,34 +629,34 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="protocol folder (default runs/protocol/<dataset stem>)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (defaults below) or gpu (64², 1000/100/200, "
                    "10 → 10 frames, 40 epochs, one seed of fft/dense/monarch/diag on one GPU)")
-    p.add_argument("--methods", type=lambda s: tuple(s.split(",")), help=f"comma list of {', '.join(METHODS)}")
+    p.add_argument("--methods", type=comma_names, help=f"comma list of {', '.join(METHODS)}")
     p.add_argument("--n-train", type=int, help="training block incl. validation (default: the file's n_train)")
     p.add_argument("--n-val", type=int, help="validation samples held out of the training block (default 10 %%)")
     p.add_argument("--n-test", type=int, help="test samples after the training block (default: the file's n_test)")
-    p.add_argument("--t-in", type=int)
+    p.add_argument("--t-in", type=int, help="Navier–Stokes input frames (default 10)")
     p.add_argument("--t-out", type=int, help="Navier–Stokes predicted frames")
     p.add_argument("--epochs", type=int, help="epochs of each final run (default 60)")
     p.add_argument("--tune-epochs", type=int, help="epochs of each tuning run (default epochs // 3)")
     p.add_argument("--step-fraction", type=float, help="StepLR step as a fraction of the epochs (default 0.2)")
     p.add_argument("--gamma", type=float, help="StepLR factor (default 0.5)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--n-modes", type=_ints, help="kept modes per axis (neuraloperator count; default 24,22)")
-    p.add_argument("--hidden-channels", type=int)
-    p.add_argument("--n-layers", type=int)
-    p.add_argument("--monarch-sizes", type=_ints, help="b1,b2 of every Monarch transform (default ~ sqrt n)")
+    p.add_argument("--batch-size", type=int, help="batch size of every run (default: the preset's)")
+    p.add_argument("--n-modes", type=comma_ints, help="kept modes per axis (neuraloperator count; default 24,22)")
+    p.add_argument("--hidden-channels", type=int, help="FNO width (default: the equation's, Navier–Stokes 20)")
+    p.add_argument("--n-layers", type=int, help="FNO layers (default 4)")
+    p.add_argument("--monarch-sizes", type=comma_ints, help="b1,b2 of every Monarch transform (default ~ sqrt n)")
     p.add_argument("--tune", action="store_true", default=None, help="tune every transform on the same-size grid")
     p.add_argument("--padding", type=float, help="domain padding of the fft-padded control (default 0.125)")
-    p.add_argument("--lrs", type=_floats, help="learning-rate axis of every grid (default 5e-4,1e-3,2e-3)")
-    p.add_argument("--transform-lrs", type=_floats, help="transform-lr axis of dense/diag/monarch (default 1e-4,1e-3,1e-2)")
-    p.add_argument("--weight-decays", type=_floats, help="FFT's second axis (default 0,1e-4,1e-3)")
-    p.add_argument("--monarch-axis", type=lambda s: tuple(s.split(";")),
+    p.add_argument("--lrs", type=comma_floats, help="learning-rate axis of every grid (default 5e-4,1e-3,2e-3)")
+    p.add_argument("--transform-lrs", type=comma_floats, help="transform-lr axis of dense/diag/monarch (default 1e-4,1e-3,1e-2)")
+    p.add_argument("--weight-decays", type=comma_floats, help="FFT's second axis (default 0,1e-4,1e-3)")
+    p.add_argument("--monarch-axis", type=semicolon_list,
                    help="Monarch's second axis as 'LR[@B1,B2];...' (block sizes from its own budget)")
     p.add_argument("--lr", type=float, help="untuned learning rate (default 1e-3)")
     p.add_argument("--transform-lr", type=float, help="untuned transform learning rate (default: --lr)")
     p.add_argument("--weight-decay", type=float, help="weight decay of untuned runs and of the transform grids")
     p.add_argument("--settings", help="tuning.json whose chosen settings the runs use (instead of --tune)")
     p.add_argument("--seeds", type=int, nargs="+", help="seeds of the final runs (default 0 1 2)")
-    p.add_argument("--tune-seed", type=int)
+    p.add_argument("--tune-seed", type=int, help="seed of the tuning runs (default 0)")
     p.add_argument("--jobs", type=int, help="runs at once (subprocesses; 0 = in this process; default 2)")
     p.add_argument("--threads", type=int, help="OMP_NUM_THREADS of each run (default 1)")
     p.add_argument("--device", help="cpu | cuda | auto")
