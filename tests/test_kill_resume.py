@@ -23,25 +23,34 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
-def _run(argv, timeout=300):
+def _run(argv, timeout=300) -> float:
+    """Run `python run.py argv` to the end; returns its wall time in seconds."""
+    start = time.perf_counter()
     done = subprocess.run([sys.executable, "run.py", *argv], cwd=ROOT, env=ENV, capture_output=True, text=True,
                           timeout=timeout)
     assert done.returncode == 0, done.stderr[-2000:]
+    return time.perf_counter() - start
 
 
-def _kill_then_finish(argv, resume_argv, seed, kills=2, delays=(1.5, 6.0)):
-    """Start argv, SIGKILL it after a random delay `kills` times (rerunning resume_argv), then finish."""
+def _kill_then_finish(argv, resume_argv, seed, duration, kills=2, fractions=(0.4, 0.9), finished=None):
+    """Start argv, SIGKILL it after a random delay `kills` times (rerunning resume_argv), then finish it
+    unless `finished()` says a rerun already completed it. The delays are random fractions of `duration`
+    (the uninterrupted run's wall time), so the first kill lands mid-run on a fast or a slow machine; it
+    must hit a running process, or the test would not test an interruption."""
     rng = random.Random(seed)
-    command = argv
+    command, killed = argv, 0
     for _ in range(kills):
         process = subprocess.Popen([sys.executable, "run.py", *command], cwd=ROOT, env=ENV,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(*delays))
+        time.sleep(rng.uniform(*fractions) * duration)
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
+            killed += 1
         process.wait()
         command = resume_argv
-    _run(resume_argv)
+    assert killed, "every run finished before its kill: make the case bigger"
+    if finished is None or not finished():
+        _run(resume_argv)
 
 
 def _same_h5(a, b, skip_attrs=("code_version", "created", "device")):
@@ -60,11 +69,11 @@ def _same_h5(a, b, skip_attrs=("code_version", "created", "device")):
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("seed", [0])
 def test_pde_generation_killed_and_rerun_equals_an_uninterrupted_run(tmp_path, seed):
-    options = ["data", "ns-tiny", "--n", "6", "--res", "16", "--gen-res", "16", "--dt", "0.02", "--batch-size", "1",
+    options = ["data", "ns-tiny", "--n", "8", "--res", "32", "--gen-res", "32", "--dt", "0.002", "--batch-size", "1",
                "--quiet", "--out"]
-    _run(options + [str(tmp_path / "ref.h5")])
+    duration = _run(options + [str(tmp_path / "ref.h5")])
     out = str(tmp_path / "killed.h5")
-    _kill_then_finish(options + [out], options + [out], seed)
+    _kill_then_finish(options + [out], options + [out], seed, duration, finished=Path(out).exists)
     assert not Path(out + ".partial").exists()
     _same_h5(tmp_path / "ref.h5", out)
 
@@ -72,9 +81,9 @@ def test_pde_generation_killed_and_rerun_equals_an_uninterrupted_run(tmp_path, s
 @pytest.mark.timeout(300)
 def test_mri_generation_killed_and_rerun_equals_an_uninterrupted_run(tmp_path):
     options = ["data", "mri-sim", "--preset", "tiny", "--shape", "32", "32", "--slices", "2", "--quiet", "--out"]
-    _run(options + [str(tmp_path / "ref")])
+    duration = _run(options + [str(tmp_path / "ref")])
     out = tmp_path / "killed"
-    _kill_then_finish(options + [str(out)], options + [str(out)], seed=1, delays=(2.0, 8.0))
+    _kill_then_finish(options + [str(out)], options + [str(out)], seed=1, duration=duration)
     scans = sorted(p.name for p in (tmp_path / "ref").glob("*.h5"))
     assert scans and scans == sorted(p.name for p in out.glob("*.h5"))
     for name in scans:
@@ -100,9 +109,10 @@ def ns_file(tmp_path_factory):
 def test_pde_training_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, ns_file):
     options = ["pde", "train", str(ns_file), "--epochs", "4", "--batch-size", "2", "--n-modes", "4,4",
                "--hidden-channels", "8", "--no-progress", "--out"]
-    _run(options + [str(tmp_path / "ref")])
+    duration = _run(options + [str(tmp_path / "ref")])
     out = str(tmp_path / "killed")
-    _kill_then_finish(options + [out], options + [out, "--resume"], seed=2, kills=1, delays=(4.0, 9.0))
+    _kill_then_finish(options + [out], options + [out, "--resume"], seed=2, duration=duration, kills=1,
+                      fractions=(0.6, 0.9))
     _same_checkpoint(tmp_path / "ref" / "last.pt", Path(out) / "last.pt")
 
 
@@ -120,8 +130,8 @@ def test_mri_training_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, m
                "--batch-size", "1", "--device", "cpu", "--quiet", "--run-name", "run"]
     if validation:
         options += ["--val-scans", "SIM_001"]
-    _run(options + ["--out", str(tmp_path / "ref")])
+    duration = _run(options + ["--out", str(tmp_path / "ref")])
     out = tmp_path / "killed"
-    _kill_then_finish(options + ["--out", str(out)], options + ["--out", str(out), "--resume"], seed=3, kills=1,
-                      delays=(4.0, 9.0))
+    _kill_then_finish(options + ["--out", str(out)], options + ["--out", str(out), "--resume"], seed=3,
+                      duration=duration, kills=1, fractions=(0.6, 0.9))
     _same_checkpoint(tmp_path / "ref" / "run" / "last.pt", out / "run" / "last.pt")
