@@ -17,6 +17,9 @@ from .errors import CheckpointError
 from .files import save_torch_atomic
 
 _PLAIN = (str, int, float, bool, type(None))
+#: Bumped when saved weights change meaning. 2: learnable transforms hold the unscaled (unit-modulus) DFT,
+#: the norm applied as a fixed factor; a version-1 checkpoint's transforms would load with the wrong scale.
+FORMAT_VERSION = 2
 
 
 def check_plain(obj, where: str = "checkpoint") -> None:
@@ -38,7 +41,8 @@ def check_plain(obj, where: str = "checkpoint") -> None:
 
 
 def save_checkpoint(state: dict, path) -> Path:
-    """Check that `state` is plain, then torch.save it atomically."""
+    """Check that `state` is plain, stamp it with FORMAT_VERSION, then torch.save it atomically."""
+    state = {**state, "format_version": FORMAT_VERSION}
     check_plain(state)
     return save_torch_atomic(state, path)
 
@@ -46,13 +50,14 @@ def save_checkpoint(state: dict, path) -> Path:
 def load_checkpoint(path, map_location="cpu", trust: bool = False) -> dict:
     """Load a checkpoint with weights_only=True (or, with trust=True, the full unpickler).
 
-    Raises CheckpointError when the file is missing, truncated/corrupt, or needs code to load.
+    Raises CheckpointError when the file is missing, truncated/corrupt, needs code to load, or was
+    written in another FORMAT_VERSION (its weights would mean something else).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint", hint="give a best.pt / last.pt written by a training run")
     try:
-        return torch.load(path, map_location=map_location, weights_only=not trust)
+        state = torch.load(path, map_location=map_location, weights_only=not trust)
     except pickle.UnpicklingError as error:
         # the weights-only unpickler names the global it refused ("Unsupported global" / "GLOBAL x is
         # blocked"): the file carries objects whose unpickling could run code
@@ -63,6 +68,12 @@ def load_checkpoint(path, map_location="cpu", trust: bool = False) -> dict:
         raise _corrupt(path) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, IndexError):
         raise _corrupt(path) from None
+    version = state.get("format_version", 1) if isinstance(state, dict) else None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {version}, this version reads format {FORMAT_VERSION} "
+                              "(learned transforms are stored unscaled since format 2; older weights would load "
+                              "with the wrong scale)", hint="retrain the model with this version")
+    return state
 
 
 def _corrupt(path: Path) -> CheckpointError:

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from common.checkpoints import load_checkpoint
-from common.errors import ConfigError, NonFiniteError, RunExistsError
+from common.errors import CheckpointError, ConfigError, NonFiniteError, RunExistsError
 from common.training import RunSettings, read_metrics, train_loop
 
 
@@ -79,3 +79,15 @@ def test_transform_parameters_get_transform_lr_and_no_weight_decay():
     assert groups["transform"]["lr"] == 1e-4 and groups["transform"]["weight_decay"] == 0.0
     assert groups["network"]["weight_decay"] == 1e-2
     assert {id(p) for p in groups["transform"]["params"]} == {id(p) for p in model[1].parameters()}
+
+
+def test_checkpoints_of_another_format_version_are_refused(tmp_path):
+    """A checkpoint from before the unit-modulus transform parametrisation (no format_version) would load
+    its learned transforms with the wrong scale: refused, naming the version; ours round-trip."""
+    from common.checkpoints import FORMAT_VERSION, save_checkpoint
+
+    torch.save({"model": {"w": torch.ones(2)}, "config": {"lr": 1e-3}}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="checkpoint format 1"):
+        load_checkpoint(tmp_path / "old.pt")
+    save_checkpoint({"model": {"w": torch.ones(2)}}, tmp_path / "new.pt")
+    assert load_checkpoint(tmp_path / "new.pt")["format_version"] == FORMAT_VERSION
