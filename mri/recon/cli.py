@@ -72,7 +72,7 @@ def _eval(args):
 
 
 def _compare(args):
-    from mri.recon.compare import run_compare
+    from mri.recon.compare import markdown, run_compare
 
     overrides = options_from_args(args, TrainConfig, exclude=COMPARE_EXCLUDE)
     overrides["model_kwargs"] = _model_kwargs(args)
@@ -81,7 +81,7 @@ def _compare(args):
                          n_train_scans=args.n_train_scans, epochs=args.epochs, out_dir=args.out, device=args.device,
                          n_test_scans=args.n_test_scans, stem=args.stem, classical=classical,
                          table5_models=args.table5_models, progress=args.progress, **overrides)
-    print(report["gaps"])
+    print(markdown(report))
     print(f"wrote {args.out}/{args.stem}.json, .md, _examples.png, _curves.png")
 
 
