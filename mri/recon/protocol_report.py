@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import write_json_atomic, write_text_atomic
+from common.files import atomic_path, write_json_atomic, write_text_atomic
 from common.stats import format_mean_se, mean_se, paired_bootstrap
 from common.tables import markdown_table
 
@@ -284,6 +284,8 @@ def plot_summary(result, intervals, path) -> Path:
     cfg = result["config"]
     tracks = list(cfg["tracks"])
     fig, axes = plt.subplots(1, len(tracks) + 2, figsize=(5 * (len(tracks) + 2), 4.2))
+    palette = plt.get_cmap("tab20").colors  # one colour per model (tab10 repeats beyond ten models)
+    colour = {m: palette[i % len(palette)] for i, m in enumerate(_models(result))}
     for ax, track in zip(axes, tracks):
         accs = _accs(result, track)
         for m in _models(result):
@@ -291,7 +293,7 @@ def plot_summary(result, intervals, path) -> Path:
             if pts:
                 a, mu, se = zip(*pts)
                 ax.errorbar(a, mu, yerr=[0 if math.isnan(s) else s for s in se], marker="o", capsize=2, label=m,
-                            linestyle="--" if m in cfg["classical_models"] else "-")
+                            color=colour[m], linestyle="--" if m in cfg["classical_models"] else "-")
         ax.set_xscale("log", base=2)
         ax.set_xticks(accs, [f"{a:g}×" for a in accs])
         ax.set_title(f"{track} track: test PSNR (fastMRI)")
@@ -304,7 +306,8 @@ def plot_summary(result, intervals, path) -> Path:
         pts = [(n, *summary(v)[:2]) for n in ns if (v := values(result, m, tracks[0], acc, n)) is not None]
         if pts:
             n, mu, se = zip(*pts)
-            ax.errorbar(n, mu, yerr=[0 if math.isnan(s) else s for s in se], marker="o", capsize=2, label=m)
+            ax.errorbar(n, mu, yerr=[0 if math.isnan(s) else s for s in se], marker="o", capsize=2, label=m,
+                        color=colour.get(m))
     zf = values(result, "zf", tracks[0], acc)
     if zf is not None:
         ax.axhline(summary(zf)[0], color="gray", linestyle=":", label="zf")
@@ -326,7 +329,8 @@ def plot_summary(result, intervals, path) -> Path:
     ax.set_title("paired bootstrap 95 % (PSNR dB)")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
 
@@ -377,7 +381,8 @@ def plot_examples(result, path) -> Path | None:
     fig.suptitle(f"test subject {result['splits']['test'][0]}, middle slice, {acc:g}×, seed {seed0}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
 
