@@ -12,7 +12,7 @@ from pathlib import Path
 
 import h5py
 
-from common.files import write_text_atomic as write_text_atomically
+from common.files import write_text_atomic
 
 
 def _pass(dataset) -> float:
@@ -125,7 +125,7 @@ def main(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"mri_data_{results['device']}"
     for suffix, text in [(".json", json.dumps(results, indent=2)), (".md", _markdown(results))]:
-        write_text_atomically(stem.with_suffix(suffix), text)
+        write_text_atomic(stem.with_suffix(suffix), text)
     _plot(results, stem.with_suffix(".png"))
     print(_markdown(results))
     return 0

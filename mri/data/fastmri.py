@@ -20,7 +20,8 @@ import numpy as np
 
 from mri.data.coil_maps import estimate_maps
 from common.errors import ConfigError
-from mri.data.h5files import MalformedFileError, atomic_h5, check_finite, open_h5, reading, require_dataset
+from common.files import atomic_h5
+from mri.data.h5files import MalformedFileError, check_finite, open_h5, reading, require_dataset
 from mri.data.masks import column_mask, scan_seed
 from mri.data.slices import RunningStats, SliceDataset, list_h5_files, pick_scale, select_scans
 from mri.data.transforms import sense_adjoint

@@ -1,15 +1,13 @@
-"""HDF5 helpers shared by the readers and the simulator: atomic writes (from common.files), and checked
-opens and reads whose errors name the file, the key and what was expected."""
+"""HDF5 helpers shared by the MRI readers: checked opens and reads whose errors name the file, the key and
+what was expected. (Atomic writes: common.files.)"""
 from contextlib import contextmanager
 
 import h5py
 import numpy as np
 
 from common.errors import FormatError, UserError
-from common.files import atomic_h5, write_text_atomic
 
-__all__ = ["CORRUPT", "MalformedFileError", "atomic_h5", "check_finite", "open_h5", "reading", "require_dataset",
-           "write_text_atomically"]
+__all__ = ["CORRUPT", "MalformedFileError", "check_finite", "open_h5", "reading", "require_dataset"]
 
 CORRUPT = "truncated or corrupt — re-copy or regenerate it"
 
@@ -17,11 +15,6 @@ CORRUPT = "truncated or corrupt — re-copy or regenerate it"
 class MalformedFileError(FormatError):
     """An MRI data file that is truncated or corrupt, lacks a key, holds an array of the wrong shape or
     dtype, or holds NaN/Inf. (A `common.errors.FormatError`, hence also a ValueError.)"""
-
-
-def write_text_atomically(path, text: str) -> None:
-    """Write text atomically with normal permissions (common.files.write_text_atomic)."""
-    write_text_atomic(path, text)
 
 
 @contextmanager

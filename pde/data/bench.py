@@ -13,16 +13,10 @@ from pathlib import Path
 
 import torch
 
+from common.device import resolve_device
+from common.files import write_text_atomic
 from pde.data.grf import PeriodicGRF, sample_generators
 from pde.data.navier_stokes import navier_stokes_2d, ns_forcing
-from pde.data.writer import write_text_atomically
-
-
-def resolve_device(name: str) -> torch.device:
-    """common.device.resolve_device (DeviceError for a device that is not there)."""
-    from common.device import resolve_device as resolve
-
-    return resolve(name)
 
 
 def _sync(device):
@@ -196,4 +190,4 @@ def _dt_figure(result, path):
 def _write(folder: Path, stem: str, result: dict, markdown: str):
     """JSON and markdown, each written atomically."""
     for suffix, text in ((".json", json.dumps(result, indent=1)), (".md", markdown)):
-        write_text_atomically(folder / f"{stem}{suffix}", text)
+        write_text_atomic(folder / f"{stem}{suffix}", text)

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from common.errors import ConfigError, RunExistsError
-from common.files import atomic_h5, write_text_atomic
+from common.files import atomic_h5
 
 FORMAT_NAME = "monarch-sciml/pde"
 FORMAT_VERSION = 1
@@ -44,11 +44,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return text
-
-
-def write_text_atomically(path, text: str) -> None:
-    """Write text atomically, with normal permissions (kept for callers; see common.files)."""
-    write_text_atomic(path, text)
 
 
 def _canonical(params: dict) -> str:
