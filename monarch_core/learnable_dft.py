@@ -64,9 +64,9 @@ class LearnableDFT(nn.Module):
         given = signed_frequencies(range(self.n), self.n, self.centered) if rows is None else [int(r) for r in rows]
         row_list = row_indices(given, self.n, self.centered)  # default: every output row, in order
         if not row_list or len(set(row_list)) != len(row_list):
+            repeated = sorted({r % self.n for r, row in zip(given, row_list) if row_list.count(row) > 1})
             raise ValueError(f"rows must be a non-empty list of distinct frequencies modulo n={self.n}, got {given}"
-                             f" (duplicates after taking them mod {self.n}: "
-                             f"{sorted({r % self.n for r in given if row_list.count(row_indices([r], self.n, self.centered)[0]) > 1})})")
+                             f" (duplicates after taking them mod {self.n}: {repeated})")
         self.row_list, self.m = row_list, len(row_list)
         self.all_rows = row_list == list(range(self.n))
         self.register_buffer("rows", torch.tensor(row_list, dtype=torch.int64), persistent=False)

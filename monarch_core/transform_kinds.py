@@ -220,17 +220,14 @@ class MonarchKind(TransformKind):
         # input x[b1·i + j] is read at permuted position j·b2 + i: undo Π with a transpose
         return self._permuted_matrix(w1, w2, t.select).transpose(1, 2).reshape(t.m, t.n)
 
-    def _permute(self, t, x: torch.Tensor) -> torch.Tensor:
-        b1 = t.w1.shape[0]
-        return x.unflatten(-1, (t.n // b1, b1)).transpose(-1, -2).reshape(*x.shape[:-1], t.n)
-
     def _unpermute(self, t, x: torch.Tensor) -> torch.Tensor:
+        """Πᵀ on the last axis (the adjoint multiply has no strided output)."""
         b1 = t.w1.shape[0]
         return x.unflatten(-1, (b1, t.n // b1)).transpose(-1, -2).reshape(*x.shape[:-1], t.n)
 
     def apply(self, t, x: torch.Tensor) -> torch.Tensor:
         w1, w2 = self.factors(t)
-        y = monarch_multiply(self._permute(t, x), w1, w2)
+        y = monarch_multiply(x, w1, w2, input_transposed=True)  # Π folded into the read strides
         y = y if t.select_is_identity else y.index_select(-1, t.select)
         return y if t.scale == 1.0 else y * t.scale
 
