@@ -32,6 +32,7 @@ import torch
 from benchmarks.output import write_results
 from common.device import resolve_device
 from common.environment import describe_environment
+from common.files import save_figure
 from common.tables import markdown_table
 from common.timing import interleaved_times
 
@@ -295,8 +296,7 @@ def plot_times(rows: list[dict], path, title: str) -> None:
             ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def run(args) -> dict:

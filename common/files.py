@@ -65,3 +65,13 @@ def atomic_h5(path):
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
             yield handle
+
+
+def save_figure(fig, path, dpi: int = 110) -> Path:
+    """A matplotlib figure as a PNG at `path`, written atomically; the figure is closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 
 from common.errors import FormatError, RunExistsError
-from common.files import atomic_path, write_json_atomic, write_text_atomic
+from common.files import save_figure, write_json_atomic, write_text_atomic
 from common.stats import format_mean_se, mean_se
 
 REPORT_FILES = ("report.md", "report.json", "report.png")
@@ -189,9 +189,7 @@ def plot_report(pde_rows: list[dict], mri_rows: list[dict], path: Path) -> Path 
             ax.set_ylim(min(values) - 3, max(values) + 2)
         ax.set_xticks(range(len(rows)), [label(r) for r in rows], rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 

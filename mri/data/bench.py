@@ -12,7 +12,7 @@ from pathlib import Path
 
 import h5py
 
-from common.files import write_text_atomic
+from common.files import save_figure, write_text_atomic
 
 
 def _pass(dataset) -> float:
@@ -115,8 +115,7 @@ def _plot(results: dict, path: Path):
     ax.set_xlabel("slices per second (log)")
     ax.set_title(f"MRI data on {results['device']} ({results['cpu_count']} cores)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main(args) -> int:

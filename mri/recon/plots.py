@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import save_figure
+
 
 def _pyplot():
     import matplotlib
@@ -38,8 +40,7 @@ def plot_examples(target: np.ndarray, predictions: dict, path, title: str = "") 
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -69,6 +70,5 @@ def plot_curves(rows: list[dict], accelerations, n_max: int, acc0: float, path) 
     b.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import atomic_path, write_json_atomic, write_text_atomic
+from common.files import save_figure, write_json_atomic, write_text_atomic
 from common.stats import format_mean_se, mean_se, paired_bootstrap
 from common.tables import markdown_table
 
@@ -329,9 +329,7 @@ def plot_summary(result, intervals, path) -> Path:
     ax.set_title("paired bootstrap 95 % (PSNR dB)")
     fig.tight_layout()
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -381,9 +379,7 @@ def plot_examples(result, path) -> Path | None:
     fig.suptitle(f"test subject {result['splits']['test'][0]}, middle slice, {acc:g}×, seed {seed0}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from common.device import resolve_device
-from common.files import write_text_atomic
+from common.files import save_figure, write_text_atomic
 from pde.data.grf import PeriodicGRF, sample_generators
 from pde.data.navier_stokes import navier_stokes_2d, ns_forcing
 
@@ -183,8 +183,7 @@ def _dt_figure(result, path):
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"NS time-step study, {result['gen_res']}² grid, {result['n_samples']} samples")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def _write(folder: Path, stem: str, result: dict, markdown: str):

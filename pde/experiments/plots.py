@@ -5,6 +5,8 @@ from pathlib import Path
 
 import matplotlib
 
+from common.files import save_figure
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -20,8 +22,7 @@ def error_vs_step(curves: dict, path: Path, title: str = "") -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -44,8 +45,7 @@ def predicted_vs_true(pred, true, path: Path, samples: int = 3, title: str = "")
             axes[row, 0].plot(p, "--", label="predicted")
             axes[row, 0].legend()
     fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -58,6 +58,5 @@ def comparison_bars(rows: list, path: Path) -> Path:
     ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylabel("relative L2 (mean ± s.e.)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import ConfigError, FormatError
-from common.files import atomic_path, write_json_atomic, write_text_atomic
+from common.files import save_figure, write_json_atomic, write_text_atomic
 from common.stats import format_mean_se, mean_se, paired_bootstrap
 from common.tables import markdown_table
 
@@ -242,9 +242,7 @@ def plot(summary: dict, path: Path, title: str = "") -> Path:
     axes[0].legend()
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 

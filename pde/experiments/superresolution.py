@@ -21,7 +21,7 @@ import numpy as np
 from common.device import resolve_device
 from common.environment import describe_environment
 from common.errors import ConfigError, RunExistsError
-from common.files import atomic_path, write_json_atomic, write_text_atomic
+from common.files import save_figure, write_json_atomic, write_text_atomic
 from common.stats import format_mean_se, mean_se, paired_bootstrap
 from common.tables import markdown_table
 
@@ -161,9 +161,7 @@ def plot(report: dict, fields: dict, path: Path, fields_path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
     panels = [("true", fields["true"])] + [(t, f) for t, f in fields.items() if t != "true"]
     lim = float(np.abs(fields["true"]).max())
@@ -174,9 +172,7 @@ def plot(report: dict, fields: dict, path: Path, fields_path: Path) -> None:
         ax.axis("off")
     fig.colorbar(image, ax=list(np.atleast_1d(axes)), shrink=0.8)
     fig.suptitle(f"last predicted vorticity frame, test sample 0, at {grids[-1]} (trained at {report['train_grid']})")
-    with atomic_path(fields_path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, fields_path, dpi=110)
 
 
 def run_superresolution(runs: dict[str, list], datasets: list, out_dir, stem: str = "pde_superresolution",
