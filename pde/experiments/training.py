@@ -253,12 +253,3 @@ def train(config: TrainConfig | dict, callback=None) -> Path:
     check_run_folder(Path(config.run_dir), config.resume, config.overwrite)  # before the data is read
     task = FnoTask(config, prepare(config, with_test=False))
     return train_loop(task, config.settings(), config.run_dir, asdict(config), callback)
-
-
-def __getattr__(name):
-    # LossScaler lives in common.training; kept importable from here for existing code
-    if name == "LossScaler":
-        from common.training import LossScaler
-
-        return LossScaler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
