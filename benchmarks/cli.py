@@ -1,4 +1,13 @@
-"""`run.py bench monarch|kernels|steps|gpu` (the PDE and MRI packages register their own benchmarks)."""
+"""`run.py bench monarch|kernels|steps|gpu` (the PDE and MRI packages register their own benchmarks).
+
+Parsers only: each handler imports its benchmark module (and torch) when it runs, so `run.py --help`
+stays fast.
+"""
+
+#: sections of `bench gpu`, in run order (benchmarks.gpu runs them)
+GPU_SECTIONS = ("pytest_gpu", "ceilings", "kernels", "dft", "fno_steps", "ns_generation", "mri_steps")
+#: training steps `bench steps` can time (benchmarks.steps)
+STEP_MODELS = ("fno", "mri")
 
 
 def _bench_monarch(args):
@@ -13,10 +22,19 @@ def _bench_kernels(args):
     return main(args)
 
 
-def register(bench):
-    from benchmarks.gpu import register as register_gpu
-    from benchmarks.steps import register as register_steps
+def _bench_steps(args):
+    from benchmarks.steps import main
 
+    return main(args)
+
+
+def _bench_gpu(args):
+    from benchmarks.gpu import main
+
+    return main(args)
+
+
+def register(bench):
     p = bench.add_parser("monarch", help="dense matmul vs monarch_multiply vs torch.fft (CPU or CUDA)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024, 4096], help="transform sizes n")
@@ -43,5 +61,28 @@ def register(bench):
     k.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
     k.add_argument("--out", default="benchmarks/results", help="folder for kernels_<device>.json/.md/.png")
     k.set_defaults(func=_bench_kernels)
-    register_steps(bench)
-    register_gpu(bench)
+
+    p = bench.add_parser("steps", help="training-step time of the FNO and the unrolled MRI network per transform "
+                         "kind, side by side (ratios to fft)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--models", nargs="+", default=list(STEP_MODELS), choices=STEP_MODELS,
+                   help="which training steps to time: the FNO, the unrolled MRI network")
+    p.add_argument("--kinds", nargs="+", default=None, help="transform kinds (default: all of TRANSFORM_KINDS)")
+    p.add_argument("--amp", action="store_true", help="float16 autocast with loss scaling (CUDA only)")
+    p.add_argument("--rounds", type=int, default=10, help="timed interleaved rounds (median reported)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps of each variant first")
+    p.add_argument("--no-profile", action="store_true", help="do not profile when a goal is missed")
+    p.add_argument("--out", default="benchmarks/results", help="folder for <device>_steps.json/.md")
+    p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
+    p.set_defaults(func=_bench_steps)
+
+    p = bench.add_parser("gpu", help="the prepared GPU check: gpu tests, kernels vs cuBLAS/cuFFT with ceilings, "
+                         "Monarch DFT in bf16, FNO/MRI steps, NS generation (one run, < 8 min)")
+    p.add_argument("--device", default="auto", help="cuda, cuda:N or auto (default)")
+    p.add_argument("--budget-s", type=float, default=420.0, help="global time budget; what is left is skipped")
+    p.add_argument("--sections", nargs="+", choices=GPU_SECTIONS, default=None, help="run only these (default: all)")
+    p.add_argument("--dry-run", action="store_true", help="the same code at tiny sizes on the CPU")
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results; dry run: "
+                   "runs/bench-gpu-dry)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing gpu_check.* in --out")
+    p.set_defaults(func=_bench_gpu)

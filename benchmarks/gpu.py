@@ -34,13 +34,14 @@ from pathlib import Path
 import torch
 
 from benchmarks import kernels
+from benchmarks.cli import GPU_SECTIONS
 from benchmarks.output import refuse_overwrite, write_results
 from common.device import resolve_device
 from common.environment import describe_environment
 from common.tables import markdown_table
 
 STEM = "gpu_check"
-SECTIONS = ("pytest_gpu", "ceilings", "kernels", "dft", "fno_steps", "ns_generation", "mri_steps")
+SECTIONS = GPU_SECTIONS
 #: sizes of a real run and of the dry run
 FULL = {"sizes": (256, 1024, 4096, 16384), "elements": 2 ** 25, "dtypes": ("float32", "bfloat16"), "rounds": 10,
         "dft_sizes": (256, 1024), "dft_elements": 2 ** 24, "copy_bytes": None, "matmul_size": None,
@@ -284,16 +285,3 @@ def run(args) -> dict:
 def main(args) -> int:
     run(args)
     return 0
-
-
-def register(bench):
-    p = bench.add_parser("gpu", help="the prepared GPU check: gpu tests, kernels vs cuBLAS/cuFFT with ceilings, "
-                         "Monarch DFT in bf16, FNO/MRI steps, NS generation (one run, < 8 min)")
-    p.add_argument("--device", default="auto", help="cuda, cuda:N or auto (default)")
-    p.add_argument("--budget-s", type=float, default=420.0, help="global time budget; what is left is skipped")
-    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=None, help="run only these (default: all)")
-    p.add_argument("--dry-run", action="store_true", help="the same code at tiny sizes on the CPU")
-    p.add_argument("--out", default=None, help="results folder (default benchmarks/results; dry run: "
-                   "runs/bench-gpu-dry)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing gpu_check.* in --out")
-    p.set_defaults(func=main)

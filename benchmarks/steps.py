@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from benchmarks.cli import STEP_MODELS
 from benchmarks.output import refuse_overwrite, write_results
 from common.device import resolve_device
 from common.environment import describe_environment
@@ -33,7 +34,7 @@ FNO_SETTINGS = {"batch": 20, "hidden_channels": 20, "grid": 64, "n_modes": (24, 
 MRI_SETTINGS = {"batch": 4, "grid": 64, "coils": 6, "scale": "small"}
 #: (model, kind compared with fft, maximum time ratio)
 GOALS = (("fno", "monarch", 1.3), ("mri", "monarch", 1.3))
-MODELS = ("fno", "mri")
+MODELS = STEP_MODELS
 
 
 def _training_step(model, loss_of_batch, device: torch.device, amp: bool, transform_types: tuple):
@@ -280,20 +281,3 @@ def main(args) -> int:
     paths = write_results(args.out, stem, result, markdown)
     print("wrote", *paths)
     return 0
-
-
-def register(bench):
-    p = bench.add_parser("steps", help="training-step time of the FNO and the unrolled MRI network per transform "
-                         "kind, side by side (ratios to fft)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
-                   help="which training steps to time: the FNO, the unrolled MRI network")
-    p.add_argument("--kinds", nargs="+", default=None, help="transform kinds (default: all of TRANSFORM_KINDS)")
-    p.add_argument("--amp", action="store_true", help="float16 autocast with loss scaling (CUDA only)")
-    p.add_argument("--rounds", type=int, default=10, help="timed interleaved rounds (median reported)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps of each variant first")
-    p.add_argument("--no-profile", action="store_true", help="do not profile when a goal is missed")
-    p.add_argument("--out", default="benchmarks/results", help="folder for <device>_steps.json/.md")
-    p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
-    p.set_defaults(func=main)
-

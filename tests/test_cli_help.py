@@ -57,3 +57,17 @@ def test_a_badly_typed_value_is_one_readable_line(argv, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "invalid int value" in err and "Traceback" not in err
+
+
+def test_building_the_parser_imports_no_numerical_library():
+    """`run.py --help` stays instant: every handler imports its heavy modules when it runs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, run; run.build_parser(); "
+            "print(sorted(m for m in ('torch', 'numpy', 'scipy', 'h5py', 'neuralop') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(run.__file__).parent, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"building the parser imported {done.stdout.strip()}"

@@ -14,13 +14,23 @@ OPTION = {"shape": "--shape", "slices": "--slices", "n_train": "--n-train-scans"
 MIN_CALIB = 8  # ESPIRiT needs a kernel ≥ 4 (coil_maps.espirit_kernel) inside the box
 
 
+def default_split_counts(n_scans: int) -> tuple[int, int, int]:
+    """(n_train, n_val, n_test) for a bare scan count: test ≈ n/4 and val ≈ n/8 (each ≥ 1 once there are
+    enough scans: 1 → (1, 0, 0), 2 → (1, 0, 1), 3 → (1, 1, 1), 6 → (3, 1, 2), 20 → (13, 2, 5))."""
+    if n_scans < 1:
+        raise ConfigError(f"--n-scans must be ≥ 1, got {n_scans}")
+    n_test = max(1, round(n_scans / 4)) if n_scans >= 2 else 0
+    n_val = max(1, round(n_scans / 8)) if n_scans >= 3 else 0
+    return n_scans - n_val - n_test, n_val, n_test
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Everything that determines a simulated dataset (stored in every file and in meta.json).
 
     shape: (H, W) = (ky, kz) of each slice (even, ≥ 16). slices: per scan. n_train / n_val / n_test:
     scans (= subjects) per split; scans 0…n_train−1 are train, then val, then test (mri.data.subjects);
-    ``n_scans`` is their sum and ``replace(n_scans=k)`` splits k by subjects.default_split_counts.
+    ``n_scans`` is their sum and ``replace(n_scans=k)`` splits k by `default_split_counts`.
     coils: birdcage coils. echoes: 1 or 2 (the second darker, T2-weighted). accelerations:
     Poisson-disc masks stored per scan. snr_db: per-coil SNR in dB, one value or a (low, high) range
     drawn per scan (see simulate.add_noise). source: "mni", "phantom" or "mixed" (subjects.py).
@@ -61,9 +71,7 @@ class SimConfig:
 
     def replace(self, **changes) -> "SimConfig":
         """A copy with the given fields changed; None values are ignored (unset CLI options).
-        ``n_scans=k`` (without split counts) splits k scans by subjects.default_split_counts."""
-        from mri.data.subjects import default_split_counts
-
+        ``n_scans=k`` (without split counts) splits k scans by `default_split_counts`."""
         changes = {k: v for k, v in changes.items() if v is not None}
         n_scans = changes.pop("n_scans", None)
         if n_scans is not None and not {"n_train", "n_val", "n_test"} & set(changes):

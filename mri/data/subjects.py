@@ -42,16 +42,6 @@ def subject_id(seed: int, index: int) -> str:
     return f"SUBJ_s{seed}_{index:03d}"
 
 
-def default_split_counts(n_scans: int) -> tuple[int, int, int]:
-    """(n_train, n_val, n_test) for a bare scan count: test ≈ n/4 and val ≈ n/8 (each ≥ 1 once there are
-    enough scans: 1 → (1, 0, 0), 2 → (1, 0, 1), 3 → (1, 1, 1), 6 → (3, 1, 2), 20 → (13, 2, 5))."""
-    if n_scans < 1:
-        raise ConfigError(f"--n-scans must be ≥ 1, got {n_scans}")
-    n_test = max(1, round(n_scans / 4)) if n_scans >= 2 else 0
-    n_val = max(1, round(n_scans / 8)) if n_scans >= 3 else 0
-    return n_scans - n_val - n_test, n_val, n_test
-
-
 def split_of(index: int, n_train: int, n_val: int, n_test: int) -> str:
     """Split of scan ``index``: contiguous blocks train, val, test."""
     if not 0 <= index < n_train + n_val + n_test:

@@ -86,9 +86,16 @@ def register(pde=None, bench=None, **_):
 
     text = "zero-shot super-resolution study: models trained at one grid evaluated at several (no retraining)"
     p = pde.add_parser("superres", help=text, description=text)
-    from pde.experiments.superresolution import add_arguments as add_superres_arguments
-
-    add_superres_arguments(p)
+    p.add_argument("--run", action="append", required=True, metavar="LABEL=CHECKPOINTS",
+                   help="a transform and its checkpoints, one per seed (comma-separated); repeat per transform")
+    p.add_argument("--datasets", nargs="+", required=True, metavar="FILE",
+                   help="the same trajectories at increasing resolution, training resolution first")
+    p.add_argument("--out", default="runs/pde/superresolution", metavar="FOLDER",
+                   help="output folder (default: runs/pde/superresolution)")
+    p.add_argument("--stem", default="pde_superresolution", help="file name stem (default: pde_superresolution)")
+    p.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--notes", metavar="FILE", help="markdown file whose text is added to the report (the reading)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing report files")
     p.set_defaults(func=_superres)
 
     from pde.experiments.protocol import register_protocol

@@ -12,7 +12,6 @@ sample), <stem>.md (table, goal check, residuals per layer), <stem>.png (error a
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -221,19 +220,6 @@ def parse_runs(items: list[str]) -> dict[str, list[Path]]:
             raise ConfigError(f"--run {item!r}: expected LABEL=CHECKPOINT[,CHECKPOINT…]")
         runs[label] = [Path(p) for p in paths.split(",")]
     return runs
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", action="append", required=True, metavar="LABEL=CHECKPOINTS",
-                        help="a transform and its checkpoints, one per seed (comma-separated); repeat per transform")
-    parser.add_argument("--datasets", nargs="+", required=True, metavar="FILE",
-                        help="the same trajectories at increasing resolution, training resolution first")
-    parser.add_argument("--out", default="runs/pde/superresolution", metavar="FOLDER",
-                        help="output folder (default: runs/pde/superresolution)")
-    parser.add_argument("--stem", default="pde_superresolution", help="file name stem (default: pde_superresolution)")
-    parser.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument("--notes", metavar="FILE", help="markdown file whose text is added to the report (the reading)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing report files")
 
 
 def command_from_args(args) -> dict:

@@ -7,9 +7,10 @@ import pytest
 
 from common.errors import ConfigError
 from mri.data.presets import PRESETS, SimConfig
+from mri.data.presets import default_split_counts
 from mri.data.simulate import read_splits, simulate_dataset
 from mri.data.skmtea import SkmTeaSlices
-from mri.data.subjects import (BANDS, SPLITS, default_split_counts, slab_positions, split_of, split_z_ranges,
+from mri.data.subjects import (BANDS, SPLITS, slab_positions, split_of, split_z_ranges,
                                subject_images, subject_kind)
 
 # 2 train, 1 val, 2 test subjects × 2 slices of 32² with 2 coils (a few seconds)
