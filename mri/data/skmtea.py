@@ -122,6 +122,24 @@ class SkmTeaSlices(SliceDataset):
             mask = None
             if self.mask_key is not None:
                 mask = pad_mask(f[self.mask_key][()], kspace.shape[-2:], f"{path}: '{self.mask_key}'")
+            physics = scan_physics(f, kspace.shape[-2:])
         check_finite({"kspace": kspace, "maps": maps, "target": target, "mask": mask}, str(path), x, "x index")
         scan_id = path.stem
-        return self._item(kspace, maps, target, mask, self.scale(scan_id), file_index, x)
+        item = self._item(kspace, maps, target, mask, self.scale(scan_id), file_index, x)
+        if physics is not None:
+            item["physics"] = physics
+        return item
+
+
+def scan_physics(f, shape) -> dict | None:
+    """The acquisition physics a simulated scan stores (mri.data.simulate), for oracle-physics models:
+    {"b0_field_hz": (H, W) float32 (zeros without B0), "gradient_delay": float (samples),
+    "readout_bw_hz": float}; None for files without it (real SKM-TEA scans)."""
+    if "gradient_delay" not in f.attrs or "readout_bw_hz" not in f.attrs:
+        return None
+    key = "mismatch/b0_field_hz"
+    field = np.asarray(f[key][()], dtype=np.float32) if key in f else np.zeros(shape, np.float32)
+    if field.shape != tuple(shape):
+        raise MalformedFileError(f"{f.filename}: '{key}' has shape {field.shape}, expected the slice shape {tuple(shape)}")
+    return {"b0_field_hz": field, "gradient_delay": float(f.attrs["gradient_delay"]),
+            "readout_bw_hz": float(f.attrs["readout_bw_hz"])}

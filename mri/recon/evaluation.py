@@ -13,16 +13,17 @@ import torch
 from common.device import resolve_device
 from common.stats import format_mean_se, mean_se
 from mri.recon.metrics import volume_metrics
-from mri.recon.training import ReconSlices, central_indices, load_model, open_slices, to_device
+from mri.recon.training import ReconSlices, central_indices, load_model, open_slices, physics_of, run_model, to_device
 
 METRICS = ("psnr", "ssim", "nrmse", "complex_psnr")
 
 
 @torch.no_grad()
 def reconstruct_volumes(model, data_dir, acceleration, scans=None, echo=0, device="auto", batch_size=8,
-                        max_slices_per_scan=None, format: str = "auto"):
+                        max_slices_per_scan=None, format: str = "auto", delays: dict | None = None):
     """{scan_id: (target (S, H, W), prediction (S, H, W))} as complex numpy arrays, and seconds spent
-    in the model. Masks are those stored per scan (fixed, deterministic)."""
+    in the model. Masks are those stored per scan (fixed, deterministic). ``delays`` (a dict, filled
+    when given): scan_id → the scan's gradient delay in samples (simulated scans only)."""
     device = resolve_device(device) if isinstance(device, str) else device
     reader = open_slices(data_dir, scans, acceleration, echo, format)
     data = ReconSlices(reader, central_indices(reader, max_slices_per_scan))
@@ -33,11 +34,13 @@ def reconstruct_volumes(model, data_dir, acceleration, scans=None, echo=0, devic
     for batch in loader:
         kspace, maps, mask, target = to_device(batch, device)
         start = time.perf_counter()
-        pred = model(kspace, maps, mask)
+        pred = run_model(model, kspace, maps, mask, physics_of(batch, device))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds += time.perf_counter() - start
         for b, scan in enumerate(batch["scan_id"]):
+            if delays is not None and "physics" in batch:
+                delays[scan] = float(batch["physics"]["gradient_delay"][b])
             slices.setdefault(scan, []).append((int(batch["slice_index"][b]), target[b].cpu().numpy(),
                                                 pred[b].cpu().numpy()))
     volumes = {}
@@ -55,9 +58,12 @@ def evaluate(model, data_dir, acceleration, scans=None, echo=0, device="auto", b
     "<metric>_se" for each metric, "slices", "slices_per_s", and when keep_examples "example":
     {target, prediction} middle slice of the first volume as complex arrays}.
     """
+    delays: dict = {}
     volumes, seconds = reconstruct_volumes(model, data_dir, acceleration, scans, echo, device, batch_size,
-                                           max_slices_per_scan, format)
-    per_volume = [{"scan_id": scan, **volume_metrics(t, p)} for scan, (t, p) in volumes.items()]
+                                           max_slices_per_scan, format, delays)
+    # complex PSNR against the target in the acquisition's phase (metrics.scanner_phase_target)
+    per_volume = [{"scan_id": scan, **volume_metrics(t, p, gradient_delay=delays.get(scan, 0.0))}
+                  for scan, (t, p) in volumes.items()]
     report = {"per_volume": per_volume, "acceleration": float(acceleration), "scans": list(volumes)}
     for m in METRICS:
         report[f"{m}_mean"], report[f"{m}_se"] = mean_se(v[m] for v in per_volume)

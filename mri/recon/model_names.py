@@ -11,6 +11,7 @@ registry is first asked for (`registry()`).
                            the paper's mSENSE; dsense = dense; e.g. diagsense)
     unrolled-{kind}        unrolled proximal-gradient network, transform `kind` inside A
     modl-{kind}            the same with conjugate-gradient data consistency (MoDL)
+    unrolled-fft-oracle, modl-fft-oracle   the FFT models with the known delay and B0 in A (mismatch data)
 """
 from __future__ import annotations
 
@@ -67,6 +68,10 @@ def registry() -> dict[str, ModelSpec]:
             for kind in kinds:
                 specs[f"{family}-{kind}"] = ModelSpec("unrolled", kind, True, f"{text}, {kind} transform in A",
                                                       {"data_consistency": dc})
+        for family, dc in (("unrolled", "gradient"), ("modl", "cg")):  # the mismatch track's oracle-physics control
+            specs[f"{family}-fft-oracle"] = ModelSpec("unrolled", "fft", True, f"{family}-fft with the known gradient "
+                                                      "delay and B0 in A (mri.recon.mismatch_sense)",
+                                                      {"data_consistency": dc, "oracle_physics": True})
         _REGISTRY.update(specs)
     return _REGISTRY
 

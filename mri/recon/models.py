@@ -35,7 +35,7 @@ def _unet(shape, spec: ModelSpec, cfg: dict):
 
 
 def _unrolled(shape, spec: ModelSpec, cfg: dict):
-    extra = {k: cfg[k] for k in ("step_size", "cg_iters", "cg_lambda") if k in cfg}
+    extra = {k: cfg[k] for k in ("step_size", "cg_iters", "cg_lambda", "oracle_physics") if k in cfg}
     return UnrolledNet(shape, spec.transform, cfg["steps"], cfg["resblocks"], cfg["channels"],
                        data_consistency=cfg["data_consistency"], **extra)
 

@@ -388,14 +388,34 @@ class ReconSlices:
         else:
             raise ConfigError("the reader gives no 'mask': pass an acceleration or use masks='random'")
         mask = torch.from_numpy(np.asarray(mask, dtype=np.float32))
-        return {"kspace": torch.from_numpy(item["kspace"]) * mask, "maps": torch.from_numpy(item["maps"]),
-                "mask": mask, "target": torch.from_numpy(item["target"]),
-                "scan_id": item["scan_id"], "slice_index": item["slice_index"]}
+        out = {"kspace": torch.from_numpy(item["kspace"]) * mask, "maps": torch.from_numpy(item["maps"]),
+               "mask": mask, "target": torch.from_numpy(item["target"]),
+               "scan_id": item["scan_id"], "slice_index": item["slice_index"]}
+        if "physics" in item:  # simulated scans: delay and B0 for the oracle-physics models
+            out["physics"] = item["physics"]
+        return out
 
 
 def to_device(batch: dict, device) -> tuple:
     """(kspace, maps, mask, target) of a collated batch on `device`."""
     return tuple(batch[k].to(device, non_blocking=True) for k in ("kspace", "maps", "mask", "target"))
+
+
+def physics_of(batch: dict, device) -> dict | None:
+    """The batch's acquisition physics ({"b0_field_hz": (B, H, W), "gradient_delay": (B,), "readout_bw_hz":
+    (B,)}, mri.data.skmtea.scan_physics) on `device`, or None when the reader gives none."""
+    physics = batch.get("physics")
+    return None if physics is None else {k: v.to(device) for k, v in physics.items()}
+
+
+def run_model(model, kspace, maps, mask, physics=None):
+    """model(kspace, maps, mask), plus the physics for a model that needs it (oracle-physics models)."""
+    if getattr(getattr(model, "module", model), "needs_physics", False):  # .module: under DDP
+        if physics is None:
+            raise ConfigError("this oracle-physics model needs the scans' gradient delay and B0 field map; "
+                              "train and evaluate it on simulated mismatch data (run.py data mri-sim --mismatch ...)")
+        return model(kspace, maps, mask, physics=physics)
+    return model(kspace, maps, mask)
 
 
 def parameter_groups(model, lr: float, transform_lr: float, weight_decay: float) -> list[dict]:
@@ -447,13 +467,14 @@ class ReconTask:
         loader = torch.utils.data.DataLoader(self.data, batch_sampler=steps, num_workers=self.cfg.num_workers,
                                              pin_memory=device.type == "cuda")
         for batch in loader:
-            yield to_device(batch, device)
+            yield (*to_device(batch, device), physics_of(batch, device))
 
     def per_sample_loss(self, model, batch):
         from mri.recon.losses import reconstruction_loss
 
-        kspace, maps, mask, target = batch
-        return reconstruction_loss(self.cfg.loss, model(kspace, maps, mask), target, per_sample=True)
+        kspace, maps, mask, target, physics = batch
+        return reconstruction_loss(self.cfg.loss, run_model(model, kspace, maps, mask, physics), target,
+                                   per_sample=True)
 
     def validate(self, model, device) -> float:
         import torch
@@ -465,8 +486,8 @@ class ReconTask:
         with torch.no_grad():
             for batch in torch.utils.data.DataLoader(self.val, self.cfg.batch_size):
                 kspace, maps, mask, target = to_device(batch, device)
-                total += float(reconstruction_loss(self.cfg.loss, model(kspace, maps, mask), target,
-                                                   per_sample=True).sum())
+                pred = run_model(model, kspace, maps, mask, physics_of(batch, device))
+                total += float(reconstruction_loss(self.cfg.loss, pred, target, per_sample=True).sum())
                 count += len(target)
         return total / max(count, 1)
 

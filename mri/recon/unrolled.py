@@ -73,15 +73,22 @@ class UnrolledNet(nn.Module):
         step_size: initial α of every gradient step (meddlr: 2; ‖AᴴA‖ ≤ 1 for the FFT).
         data_consistency: "gradient" (proximal gradient) or "cg" (MoDL).
         cg_iters, cg_lambda: CG iterations and initial λ of the MoDL variant.
+        oracle_physics: A is `mri.recon.mismatch_sense.MismatchSenseOp` with the known gradient delay
+            and B0 field of each slice (the oracle-physics control of the mismatch track; transform
+            must be "fft"); forward then needs ``physics``.
 
-    forward(kspace, maps, mask) → image (B, H, W) complex; kspace (B, coils, H, W) undersampled,
-    maps (B, coils, H, W), mask (B, H, W).
+    forward(kspace, maps, mask, physics=None) → image (B, H, W) complex; kspace (B, coils, H, W)
+    undersampled, maps (B, coils, H, W), mask (B, H, W); physics (oracle_physics only): {"b0_field_hz":
+    (B, H, W), "gradient_delay": (B,), "readout_bw_hz": (B,)} as the readers give them.
     """
 
     def __init__(self, shape, transform: str = "fft", steps: int = 8, resblocks: int = 2, channels: int = 128,
                  step_size: float = 2.0, data_consistency: str = "gradient", cg_iters: int = 6,
-                 cg_lambda: float = 1.0):
+                 cg_lambda: float = 1.0, oracle_physics: bool = False):
         super().__init__()
+        if oracle_physics and transform != "fft":
+            raise ValueError(f"oracle_physics corrects the FFT model; got transform {transform!r}")
+        self.needs_physics = bool(oracle_physics)
         if data_consistency not in ("gradient", "cg"):
             raise ValueError(f"data_consistency must be 'gradient' or 'cg', got {data_consistency!r}")
         self.transform_kind, self.data_consistency, self.cg_iters = transform, data_consistency, cg_iters
@@ -96,8 +103,18 @@ class UnrolledNet(nn.Module):
         """The transform inside A (learned unless "fft")."""
         return self.sense.transform
 
-    def forward(self, kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        op = self.sense.with_data(maps, mask)
+    def forward(self, kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor | None = None,
+                physics: dict | None = None) -> torch.Tensor:
+        if self.needs_physics:
+            from mri.recon.mismatch_sense import MismatchSenseOp
+
+            if physics is None:
+                raise ValueError("an oracle-physics model needs the scans' physics (b0_field_hz, gradient_delay, "
+                                 "readout_bw_hz): train it on simulated mismatch data")
+            op = MismatchSenseOp(maps, mask, physics["b0_field_hz"], physics["gradient_delay"],
+                                 physics["readout_bw_hz"])
+        else:
+            op = self.sense.with_data(maps, mask)
         aty = op.adjoint(kspace)
         x = aty
         for k, cnn in enumerate(self.cnns):
