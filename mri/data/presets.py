@@ -136,8 +136,12 @@ PRESETS = {
     # the GPU benchmark protocol: 32 train, 4 val, 16 test subjects × 8 slices of 128², 8 coils
     "protocol-gpu": SimConfig(shape=(128, 128), slices=8, n_train=32, n_val=4, n_test=16, coils=8,
                               accelerations=(4.0, 6.0, 8.0), source="mixed", espirit_max_iter=50),
+    # the CPU study (issue 21): the protocol-cpu grid with 16 train subjects × 8 slices, so that a small unrolled
+    # network can be trained past tuned CG-SENSE (benchmarks/results/mri_sizing.md)
+    "study-cpu": SimConfig(shape=(64, 64), slices=8, n_train=16, n_val=2, n_test=10, coils=6,
+                           accelerations=(2.0, 4.0, 8.0), source="mixed", espirit_max_iter=30),
 }
 # the model-mismatch track of each protocol: 60 Hz peak B0 (0.24 pixel shift at 250 Hz/pixel), a
 # 0.3-sample gradient delay, ESPIRiT maps (the default)
 MISMATCH = {"b0_hz": 60.0, "gradient_delay": 0.3, "maps": "espirit"}
-PRESETS.update({f"{name}-mismatch": PRESETS[name].replace(**MISMATCH) for name in ("protocol-cpu", "protocol-gpu")})
+PRESETS.update({f"{name}-mismatch": PRESETS[name].replace(**MISMATCH) for name in ("protocol-cpu", "protocol-gpu", "study-cpu")})

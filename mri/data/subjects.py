@@ -66,7 +66,7 @@ def slab_positions(split: str, n_slices: int, extent_mm: float, rng: np.random.G
     ranges = split_z_ranges(split)
     low, high = ranges[int(rng.integers(len(ranges)))]
     span = min((n_slices - 1) * rng.uniform(1.0, 3.0) / extent_mm, high - low)
-    start = rng.uniform(low, high - span)
+    start = rng.uniform(low, max(low, high - span))  # span = high − low can round below low
     return start + np.linspace(0.0, span, n_slices)
 
 
