@@ -8,7 +8,7 @@ from mri.recon.model_names import DEFAULT_MODELS, NAMES_HELP
 from mri.recon.training import TrainConfig
 
 MODEL_SIZE_OPTIONS = (("steps", int), ("resblocks", int), ("channels", int), ("step-size", float),
-                      ("cg-iters", int), ("unet-chans", int), ("unet-pools", int))
+                      ("cg-iters", int), ("cg-lambda", float), ("unet-chans", int), ("unet-pools", int))
 COMPARE_EXCLUDE = ("data_dir", "acceleration", "n_train_scans", "train_scans", "val_scans", "out_dir", "run_name",
                    "resume", "overwrite", "epochs", "device", "progress")
 
