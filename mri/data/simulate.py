@@ -16,6 +16,9 @@ One file per scan ``SIM_000.h5`` … with (x = slice index):
     kspace  (x, ky, kz, echo, coil) complex64     maps    (x, ky, kz, coil, 1) complex64
     target  (x, ky, kz, echo, 1)    complex64     truth   (x, ky, kz, echo) complex64 — noise-free image
     masks/poisson_{acc:.1f}x (ky, kz) bool         mismatch/b0_field_hz (ky, kz) float32 (only with B0)
+    — the scan's field map (one for all its slices, as simulated) at the reconstruction grid's pixel
+    centres; with attrs gradient_delay and readout_bw_hz it is all the oracle-physics models need
+    (mri.data.skmtea.scan_physics → mri.recon.mismatch_sense)
     attrs: scan_id, subject_id, split, anatomy ("mni" | "phantom"), z_positions (normalised, see
            subjects.py), contrast, snr_db, calib_width, b0_hz, gradient_delay, readout_bw_hz, maps, config
 
