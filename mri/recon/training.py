@@ -55,7 +55,8 @@ class TrainConfig:
                         "U-Net (32 ch)", choices=("tiny", "small", "full"))
     model_kwargs: dict = option(help="single model settings", factory=dict, cli=False)
     acceleration: float = option(4.0, "undersampling factor")
-    n_train_scans: int = option(1, "first N scans train when the data names no splits")
+    n_train_scans: int = option(1, "the first N scans of meta.json's train split (or, without splits, of all "
+                                   "scans) train")
     train_scans: list | None = option(None, "explicit training scan ids", metavar="SCAN",
                                       default_text="meta.json's train split, else the first N scans")
     val_scans: list | None = option(None, "validation scan ids (their loss picks best.pt)", metavar="SCAN",
