@@ -93,15 +93,17 @@ def tables(rows: list[dict]) -> str:
         grid = ", ".join(f"{r['lamda']:g}: {r['val_psnr']:.2f}" for r in rows
                          if r["kind"] == "cg-sense" and r["data"] == data and r["acceleration"] == acc)
         lines.append(f"| {data} | {acc:g}× | {grid} | {b['lamda']:g} | {b['val_psnr']:.2f} |")
-    lines += ["", "| run | model | size | acc | epochs (best) | lr | s/epoch (load) | val PSNR | − CG-SENSE |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| run | model | size | train subjects (slices) | acc | epochs (best) | lr | s/epoch (load) | "
+                  "val PSNR | − CG-SENSE |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["kind"] != "run":
             continue
         cg = best.get((r["data"], r["acceleration"]))
         delta = f"{r['val_psnr'] - cg['val_psnr']:+.2f}" if cg else "—"
         size = r["scale"] + "".join(f", {k}={v}" for k, v in sorted(r["model_kwargs"].items()))
-        lines.append(f"| {Path(r['run']).name} | {r['model']} | {size} | {r['acceleration']:g}× | {r['epochs']} "
+        resolved = json.loads((Path(r["run"]) / "config.json").read_text()).get("resolved", {})
+        subjects = f"{len(resolved.get('train_scans', []))} ({resolved.get('slices', '?')})"
+        lines.append(f"| {Path(r['run']).name} | {r['model']} | {size} | {subjects} | {r['acceleration']:g}× | {r['epochs']} "
                      f"({r['best_epoch']}) | {r['lr']:g} | {r['median_s_per_epoch']:.2f} ({r['load1']}) | "
                      f"{r['val_psnr']:.2f} | {delta} |")
     return "\n".join(lines)

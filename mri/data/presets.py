@@ -140,8 +140,11 @@ PRESETS = {
     # network can be trained past tuned CG-SENSE (benchmarks/results/mri_sizing.md)
     "study-cpu": SimConfig(shape=(64, 64), slices=8, n_train=16, n_val=2, n_test=10, coils=6,
                            accelerations=(2.0, 4.0, 8.0), source="mixed", espirit_max_iter=30),
+    # the same with 3× the training subjects (48 × 8 slices): the sizing's data-size point
+    "study-cpu-48": SimConfig(shape=(64, 64), slices=8, n_train=48, n_val=2, n_test=10, coils=6,
+                              accelerations=(2.0, 4.0, 8.0), source="mixed", espirit_max_iter=30),
 }
 # the model-mismatch track of each protocol: 60 Hz peak B0 (0.24 pixel shift at 250 Hz/pixel), a
 # 0.3-sample gradient delay, ESPIRiT maps (the default)
 MISMATCH = {"b0_hz": 60.0, "gradient_delay": 0.3, "maps": "espirit"}
-PRESETS.update({f"{name}-mismatch": PRESETS[name].replace(**MISMATCH) for name in ("protocol-cpu", "protocol-gpu", "study-cpu")})
+PRESETS.update({f"{name}-mismatch": PRESETS[name].replace(**MISMATCH) for name in ("protocol-cpu", "protocol-gpu", "study-cpu", "study-cpu-48")})
