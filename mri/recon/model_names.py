@@ -4,7 +4,8 @@ the transform-dependent models are made for every kind of `monarch_core.TRANSFOR
 registry is first asked for (`registry()`).
 
     zf                     zero-filled SENSE (Aᴴy)                      no training
-    cg-sense, l1-wavelet   sigpy SenseRecon / L1WaveletRecon            no training
+    cg-sense, l1-wavelet   sigpy SenseRecon / cycle-spun ℓ1-wavelet FISTA  no training
+    bart-l1, bart-l2       `bart pics -l1 / -l2` through BART itself   no training (needs `bart`)
     unet                   residual U-Net on zf, output layer zero-initialised (starts at zf)
     unet-plain             fastMRI's U-Net (32 channels, 4 pools; train with L1, Adam 1e-3)
     msense, dsense, {kind}sense   zf with a learned inverse transform per axis (msense = Monarch,
@@ -23,7 +24,7 @@ SENSE_NAMES = {"monarch": "msense", "dense": "dsense"}
 #: models of the default comparison and speed benchmark
 DEFAULT_MODELS = ("zf", "cg-sense", "l1-wavelet", "unet", "msense", "dsense", "unrolled-fft", "unrolled-dense",
                   "unrolled-monarch")
-NAMES_HELP = ("zf, cg-sense, l1-wavelet, unet, unet-plain, msense, dsense, unrolled-KIND, modl-KIND, KINDsense "
+NAMES_HELP = ("zf, cg-sense, l1-wavelet, bart-l1, bart-l2, unet, unet-plain, msense, dsense, unrolled-KIND, modl-KIND, KINDsense "
               "(KIND: fft, dense, monarch, diag, …)")
 
 
@@ -52,8 +53,12 @@ def registry() -> dict[str, ModelSpec]:
         specs = {
             "zf": ModelSpec("zero-filled", "fft", False, "zero-filled SENSE (Aᴴy)"),
             "cg-sense": ModelSpec("classical", "fft", False, "sigpy SenseRecon (ℓ2, CG)", {"method": "cg-sense"}),
-            "l1-wavelet": ModelSpec("classical", "fft", False, "sigpy L1WaveletRecon",
+            "l1-wavelet": ModelSpec("classical", "fft", False, "ℓ1-wavelet FISTA with random shifts (sigpy linops)",
                                     {"method": "l1-wavelet"}),
+            "bart-l1": ModelSpec("classical", "fft", False, "BART pics -l1 (run through the bart executable)",
+                                 {"method": "bart-l1"}),
+            "bart-l2": ModelSpec("classical", "fft", False, "BART pics -l2 (run through the bart executable)",
+                                 {"method": "bart-l2"}),
             "unet": ModelSpec("unet", "fft", True, "residual U-Net on zf, starts at zf", {"unet_residual": True}),
             "unet-plain": ModelSpec("unet", "fft", True, "fastMRI U-Net: 32 channels, 4 pools, not residual",
                                     {"unet_residual": False, "unet_chans": 32, "unet_pools": 4}),
