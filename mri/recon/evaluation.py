@@ -61,8 +61,11 @@ def evaluate(model, data_dir, acceleration, scans=None, echo=0, device="auto", b
     delays: dict = {}
     volumes, seconds = reconstruct_volumes(model, data_dir, acceleration, scans, echo, device, batch_size,
                                            max_slices_per_scan, format, delays)
-    # complex PSNR against the target in the acquisition's phase (metrics.scanner_phase_target)
-    per_volume = [{"scan_id": scan, **volume_metrics(t, p, gradient_delay=delays.get(scan, 0.0))}
+    # complex PSNR against the target in the phase the model's forward operator implies: the acquisition's
+    # (metrics.scanner_phase_target) for ideal-FFT models; the object's for oracle-physics models, whose
+    # operator already applies the delay
+    corrects_delay = getattr(model, "needs_physics", False)
+    per_volume = [{"scan_id": scan, **volume_metrics(t, p, gradient_delay=0.0 if corrects_delay else delays.get(scan, 0.0))}
                   for scan, (t, p) in volumes.items()]
     report = {"per_volume": per_volume, "acceleration": float(acceleration), "scans": list(volumes)}
     for m in METRICS:

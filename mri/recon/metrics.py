@@ -28,7 +28,9 @@ but that caps the complex PSNR of any model near 20 dB. We define the complex ta
 the acquisition: ``scanner_phase_target(target, δ)`` = target × that phase (the image the scanner's
 own k-space describes; B0 leaves no net phase because readout times are symmetric about the echo, its
 shift and blur remain genuine errors). ``complex_psnr(target, pred, gradient_delay=δ)`` and
-``volume_metrics(..., gradient_delay=δ)`` use it; δ = 0 (exact track, real data) is the plain metric.
+``volume_metrics(..., gradient_delay=δ)`` use it; δ = 0 (exact track, real data) is the plain metric. A model
+whose forward operator already contains the delay (the oracle-physics models, mri.recon.mismatch_sense)
+reconstructs the object's phase, so `evaluation.evaluate` scores it against the plain target (δ = 0).
 Magnitude PSNR / SSIM stay the primary metrics.
 ``mean_se`` is common.stats.mean_se (one value → NaN standard error).
 """
