@@ -20,7 +20,8 @@ from common.errors import ConfigError, FormatError
 #: Defaults per equation: the FNO paper's choices (n_modes in neuraloperator's centred count).
 PROBLEM_DEFAULTS = {
     "navier_stokes_2d": {"n_modes": (24, 22), "hidden_channels": 20, "t_in": 10},
-    "burgers_1d": {"n_modes": (32,), "hidden_channels": 64},
+    # fourier_1d.py keeps rfft modes 0..15 (modes = 16); neuralop keeps n//2 + 1 of the last axis, so 30.
+    "burgers_1d": {"n_modes": (30,), "hidden_channels": 64},
     "darcy_2d": {"n_modes": (24, 22), "hidden_channels": 32},
 }
 
