@@ -5,7 +5,7 @@ stays fast.
 """
 
 #: sections of `bench gpu`, in run order (benchmarks.gpu runs them)
-GPU_SECTIONS = ("pytest_gpu", "ceilings", "kernels", "dft", "fno_steps", "ns_generation", "mri_steps")
+GPU_SECTIONS = ("sanitizer", "pytest_gpu", "ceilings", "kernels", "kernels_tuned", "dft", "fno_steps", "ns_generation", "mri_steps")
 #: training steps `bench steps` can time (benchmarks.steps)
 STEP_MODELS = ("fno", "mri")
 
@@ -82,7 +82,11 @@ def register(bench):
     p.add_argument("--budget-s", type=float, default=420.0, help="global time budget; what is left is skipped")
     p.add_argument("--sections", nargs="+", choices=GPU_SECTIONS, default=None, help="run only these (default: all)")
     p.add_argument("--dry-run", action="store_true", help="the same code at tiny sizes on the CPU")
-    p.add_argument("--out", default=None, help="results folder (default benchmarks/results; dry run: "
-                   "runs/bench-gpu-dry)")
+    p.add_argument("--out", default=None, help="results folder (default $OUT/bench-gpu when OUT is "
+                   "set, else benchmarks/results; dry run: $OUT/bench-gpu-dry or runs/bench-gpu-dry)")
     p.add_argument("--overwrite", action="store_true", help="replace existing gpu_check.* in --out")
+    p.add_argument("--autotune", action="store_true", help="autotune the two-pass kernels in every section "
+                   "(default: a fixed heuristic tile per shape; only the kernels_tuned section autotunes)")
+    p.add_argument("--in-process", action="store_true", help="run the sections in this process (default: one "
+                   "subprocess each, so a CUDA fault in one cannot poison the next)")
     p.set_defaults(func=_bench_gpu)

@@ -24,7 +24,9 @@ without --overwrite.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +38,7 @@ import torch
 from benchmarks import kernels
 from benchmarks.cli import GPU_SECTIONS
 from benchmarks.output import refuse_overwrite, write_results
+from common.files import write_json_atomic
 from common.device import resolve_device
 from common.environment import describe_environment
 from common.tables import markdown_table
@@ -45,12 +48,16 @@ SECTIONS = GPU_SECTIONS
 #: sizes of a real run and of the dry run
 FULL = {"sizes": (256, 1024, 4096, 16384), "elements": 2 ** 25, "dtypes": ("float32", "bfloat16"), "rounds": 10,
         "dft_sizes": (256, 1024), "dft_elements": 2 ** 24, "copy_bytes": None, "matmul_size": None,
-        "steps": {}, "step_rounds": 10, "ns": ((64, 200, 200), (256, 100, 100)), "pytest_timeout": 150}
+        "steps": {}, "step_rounds": 10, "ns": ((64, 200, 200), (256, 100, 100)), "pytest_timeout": 150,
+        "sanitizer_timeout": 120, "tuned_sizes": (1024, 4096), "tuned_budget_s": 60.0}
 DRY = {"sizes": (64, 256), "elements": 2 ** 12, "dtypes": ("float32", "bfloat16"), "rounds": 2,
        "dft_sizes": (64, 256), "dft_elements": 2 ** 12, "copy_bytes": 8 << 20, "matmul_size": 256,
        "steps": {"fno": {"batch": 2, "grid": 32, "n_modes": (8, 8), "n_layers": 1},
                  "mri": {"batch": 1, "grid": 32, "coils": 2, "scale": "tiny"}},
-       "step_rounds": 2, "ns": ((32, 2, 5),), "pytest_timeout": 0}
+       "step_rounds": 2, "ns": ((32, 2, 5),), "pytest_timeout": 0, "sanitizer_timeout": 300,
+       "tuned_sizes": (64,), "tuned_budget_s": 30.0}
+#: environment variable of the two-pass kernels' autotuning (block_gemm.AUTOTUNE_ENV; read at call time)
+AUTOTUNE_ENV = "MONARCH_TRITON_AUTOTUNE"
 
 
 class Budget:
@@ -70,8 +77,90 @@ class Skip(Exception):
     """A section that does not apply here; its message is the recorded reason."""
 
 
+class SectionFailed(Exception):
+    """A section that ran but whose checks failed: recorded as an error with what it measured."""
+
+    def __init__(self, message: str, data: dict):
+        super().__init__(message)
+        self.data = data
+
+
 def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+def _emit(ctx, partial: dict) -> None:
+    """Hand the rows finished so far to the parent (written at once, so a kill keeps them)."""
+    if ctx.get("emit"):
+        ctx["emit"](partial)
+
+
+def _sanitizer_executable() -> str | None:
+    found = shutil.which("compute-sanitizer")
+    for candidate in (found, "/usr/local/cuda/bin/compute-sanitizer"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def _run_tail(command, timeout, cwd, env=None) -> dict:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+        output, status = done.stdout + done.stderr, done.returncode
+    except subprocess.TimeoutExpired as expired:
+        output = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
+        status = f"timed out after {timeout:.0f} s"
+    lines = [line for line in output.splitlines() if line.strip()]
+    return {"command": " ".join(command), "exit_status": status, "summary": lines[-1] if lines else "",
+            "output_tail": output[-4000:]}
+
+
+def section_sanitizer(ctx) -> dict:
+    """compute-sanitizer synccheck and memcheck over a small case of every kernel
+    (benchmarks.sanitize_cases, which also compares each against the PyTorch path)."""
+    device, cfg, budget = ctx["device"], ctx["cfg"], ctx["budget"]
+    cases = [sys.executable, "-m", "benchmarks.sanitize_cases", "--device", str(device)]
+    if device.type != "cuda":
+        if not kernels.triton_usable(device):
+            raise Skip("no CUDA device and TRITON_INTERPRET is not 1: no kernel to check")
+        return _sanitizer_verdict({"interpreter (no sanitizer on the CPU)": _run_tail(
+            cases, cfg["sanitizer_timeout"], ctx["root"])})
+    sanitizer = _sanitizer_executable()
+    if sanitizer is None:
+        return _sanitizer_verdict({"none (compute-sanitizer not found)": _run_tail(
+            cases, cfg["sanitizer_timeout"], ctx["root"])})
+    tools = {}
+    for tool in ("synccheck", "memcheck"):
+        timeout = max(20, min(cfg["sanitizer_timeout"], budget.left() - 30))
+        tools[tool] = _run_tail([sanitizer, "--tool", tool, "--error-exitcode", "99", *cases], timeout, ctx["root"])
+        _emit(ctx, {"tools": tools})
+    return _sanitizer_verdict(tools)
+
+
+def _sanitizer_verdict(tools: dict) -> dict:
+    failed = [tool for tool, t in tools.items() if t["exit_status"] != 0]
+    if failed:
+        raise SectionFailed(f"{', '.join(failed)}: nonzero exit (a sanitizer finding or a kernel that "
+                            "disagrees with the PyTorch path; see tools)", {"tools": tools})
+    return {"tools": tools}
+
+
+def section_kernels_tuned(ctx) -> dict:
+    """A few sizes with the two-pass kernels autotuned (fp32 forward), in a budget of its own."""
+    cfg = ctx["cfg"]
+    before = os.environ.get(AUTOTUNE_ENV)
+    os.environ[AUTOTUNE_ENV] = "1"
+    ctx = {**ctx, "budget": Budget(min(cfg["tuned_budget_s"], ctx["budget"].left())),
+           "cfg": {**cfg, "sizes": cfg["tuned_sizes"], "dtypes": ("float32",)}}
+    try:
+        result = section_kernels(ctx, passes=(False,))
+    finally:
+        if before is None:
+            os.environ.pop(AUTOTUNE_ENV)
+        else:
+            os.environ[AUTOTUNE_ENV] = before
+    result["notes"].append(f"two-pass kernels autotuned ({AUTOTUNE_ENV}=1); budget {cfg['tuned_budget_s']} s")
+    return result
 
 
 def section_pytest_gpu(ctx) -> dict:
@@ -103,7 +192,7 @@ def _ceilings(ctx) -> dict:
     return ctx["ceilings"]
 
 
-def section_kernels(ctx) -> dict:
+def section_kernels(ctx, passes=(False, True)) -> dict:
     cfg, device, budget = ctx["cfg"], ctx["device"], ctx["budget"]
     ceilings, triton_ok = _ceilings(ctx), kernels.triton_usable(device)
     rows, skipped = [], []
@@ -111,13 +200,14 @@ def section_kernels(ctx) -> dict:
     for n in cfg["sizes"]:
         batch = max(1, cfg["elements"] // n)
         for dtype in cfg["dtypes"]:
-            for backward in (False, True):
+            for backward in passes:
                 case = {"n": n, "batch": batch, "dtype": dtype, "pass": "fwd+bwd" if backward else "fwd"}
                 if budget.spent():
                     skipped.append({**case, "reason": "global time budget spent"})
                     continue
                 rows += kernels.time_case(device, n, batch, dtype, backward, ceilings, cfg["rounds"],
                                           triton_ok=triton_ok, include_fft=dtype == cfg["dtypes"][0], gen=gen)
+                _emit(ctx, {"rows": rows, "skipped": skipped})
     kernels.speedups(rows)
     notes = [] if triton_ok else ["Triton rows skipped: no CUDA device and TRITON_INTERPRET is not 1"]
     if kernels.one_pass_module() is None:
@@ -136,6 +226,7 @@ def section_dft(ctx) -> dict:
             skipped.append({"n": n, "batch": batch, "reason": "global time budget spent"})
             continue
         rows += kernels.dft_rows(device, n, batch, ceilings, cfg["rounds"], triton_ok)
+        _emit(ctx, {"rows": rows, "skipped": skipped})
     kernels.speedups(rows)
     notes = [] if triton_ok else ["no Triton here: the complex64 Monarch DFT runs on the PyTorch path, "
                                   "the bf16/fp16 planar rows need the kernels"]
@@ -190,6 +281,8 @@ def run_sections(ctx, sections=SECTIONS, on_section_end=None) -> dict:
                 results[name] = {"status": "ok", **RUNNERS[name](ctx)}
             except Skip as reason:
                 results[name] = {"status": "skipped", "reason": str(reason)}
+            except SectionFailed as failure:
+                results[name] = {"status": "error", "error": str(failure), **failure.data}
             except Exception as error:  # a broken part must not cost the measurements of the others
                 results[name] = {"status": "error", "error": _error_text(error),
                                  "traceback": traceback.format_exc()[-3000:]}
@@ -200,6 +293,82 @@ def run_sections(ctx, sections=SECTIONS, on_section_end=None) -> dict:
         if on_section_end:
             on_section_end(results)
     return results
+
+
+#: test hook: the section named here aborts its process right after writing its first rows
+ABORT_ENV = "BENCH_GPU_ABORT_IN_SECTION"
+#: seconds a section process may run past the global budget (its last case finishing) before it is killed
+GRACE_S = 60.0
+
+
+def run_section_isolated(name: str, ctx, work: Path) -> dict:
+    """Run one section in its own Python process (`python -m benchmarks.gpu --child ...`), so a CUDA fault
+    or a hang costs that section only. Its rows arrive through work/<name>.json, rewritten as each
+    finishes: a section killed at the budget or crashed keeps them (status "error", with the log's tail)."""
+    work.mkdir(parents=True, exist_ok=True)
+    spec_path, result_path, log_path = (work / f"{name}{suffix}" for suffix in (".spec.json", ".json", ".log"))
+    spec = {"name": name, "device": str(ctx["device"]), "dry": ctx["cfg"] is DRY, "budget_left": ctx["budget"].left(),
+            "root": ctx["root"], "ceilings": ctx.get("ceilings"), "result": str(result_path)}
+    write_json_atomic(spec_path, spec)
+    result_path.unlink(missing_ok=True)
+    timeout = ctx["budget"].left() + GRACE_S
+    with open(log_path, "w") as log:
+        try:
+            status = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--child", str(spec_path)],
+                                    stdout=log, stderr=subprocess.STDOUT, cwd=ctx["root"], timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            status = f"killed after {timeout:.0f} s (budget spent)"
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    if status != 0 or result.get("status") in (None, "partial"):
+        tail = log_path.read_text(errors="replace")[-3000:]
+        result = {**result, "status": "error", "error": f"section process ended with {status}"
+                  + (" before finishing (rows so far kept)" if result else ""), "traceback": tail}
+    return result
+
+
+def _child_main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    ctx = {"device": torch.device(spec["device"]), "cfg": DRY if spec["dry"] else FULL,
+           "budget": Budget(spec["budget_left"]), "root": spec["root"]}
+    if spec["ceilings"] is not None:
+        ctx["ceilings"] = spec["ceilings"]
+    def emit(partial):
+        write_json_atomic(Path(spec["result"]), {"status": "partial", **partial})
+        if os.environ.get(ABORT_ENV) == spec["name"]:
+            os.abort()  # the tests' stand-in for a CUDA fault that kills the process mid-section
+
+    ctx["emit"] = emit
+    results = run_sections(ctx, (spec["name"],))
+    write_json_atomic(Path(spec["result"]), results[spec["name"]])
+    return 0
+
+
+def run_sections_isolated(ctx, sections, work: Path, on_section_end=None) -> dict:
+    """run_sections with one process per section (the ceilings measured by one handed to the next)."""
+    results = {}
+    for name in sections:
+        tic = time.perf_counter()
+        if ctx["budget"].spent():
+            results[name] = {"status": "skipped", "reason": "global time budget spent before it started"}
+        else:
+            results[name] = run_section_isolated(name, ctx, work)
+            if name == "ceilings" and results[name]["status"] == "ok":
+                ctx["ceilings"] = {k: v for k, v in results[name].items() if k not in ("status", "seconds")}
+        results[name]["seconds"] = time.perf_counter() - tic
+        print(f"[bench gpu] {name}: {results[name]['status']} ({results[name]['seconds']:.1f} s)"
+              + (f" — {results[name].get('error') or results[name].get('reason')}"
+                 if results[name]["status"] != "ok" else ""), flush=True)
+        if on_section_end:
+            on_section_end(results)
+    return results
+
+
+def default_out(dry: bool) -> Path:
+    """$OUT/bench-gpu[-dry] when OUT is set (the folder that comes back from a lent machine), else
+    benchmarks/results (runs/bench-gpu-dry for the dry run)."""
+    if os.environ.get("OUT"):
+        return Path(os.environ["OUT"]) / ("bench-gpu-dry" if dry else "bench-gpu")
+    return Path("runs/bench-gpu-dry" if dry else "benchmarks/results")
 
 
 def _environment(device) -> dict:
@@ -225,6 +394,10 @@ def markdown(result: dict) -> str:
              markdown_table(["section", "status", "seconds", "note"],
                             [[name, s["status"], f"{s['seconds']:.1f}", s.get("error") or s.get("reason") or ""]
                              for name, s in sections.items()])]
+    s = sections.get("sanitizer", {})
+    if s.get("tools"):
+        lines += ["", "## compute-sanitizer (small case of every kernel)", "", markdown_table(
+            ["tool", "exit status", "last line"], [[tool, t["exit_status"], t["summary"]] for tool, t in s["tools"].items()])]
     s = sections.get("pytest_gpu", {})
     if s.get("status") == "ok":
         lines += ["", "## pytest -m gpu", "", f"Exit status {s['exit_status']}: {s['summary']}"]
@@ -232,11 +405,12 @@ def markdown(result: dict) -> str:
     if s.get("status") == "ok":
         lines += ["", "## Ceilings (same run)", "", f"Copy bandwidth {s['copy_GBps']:.0f} GB/s (read + write); "
                   f"{s['matmul_dtype']} {s['matmul_size']}³ matmul {s['matmul_TFLOPs']:.1f} TFLOP/s."]
-    for name, title in (("kernels", "Monarch multiply kernels"), ("dft", "Monarch DFT vs torch.fft (complex64)")):
+    for name, title in (("kernels", "Monarch multiply kernels"), ("kernels_tuned", "Autotuned two-pass (fp32 fwd)"), ("dft", "Monarch DFT vs torch.fft (complex64)")):
         s = sections.get(name, {})
-        if s.get("status") == "ok":
-            lines += ["", f"## {title}", "", *s["notes"], "", kernels.kernel_table(s["rows"])]
-            if s["skipped"]:
+        if s.get("rows"):
+            lines += ["", f"## {title}{'' if s['status'] == 'ok' else ' (' + s['status'] + ': rows so far)'}", "",
+                      *s.get("notes", []), "", kernels.kernel_table(s["rows"])]
+            if s.get("skipped"):
                 lines.append(f"Skipped (budget): {', '.join(str(c['n']) + (' ' + c.get('dtype', '') + ' ' + c.get('pass', '')).rstrip() for c in s['skipped'])}")
     for name, title in (("fno_steps", "FNO training step"), ("mri_steps", "Unrolled MRI training step")):
         s = sections.get(name, {})
@@ -261,7 +435,7 @@ def run(args) -> dict:
 
         raise DeviceError(f"bench gpu needs a CUDA device, found {device}",
                           hint="use --dry-run to run the same code at tiny sizes on the CPU")
-    out = Path(args.out or ("runs/bench-gpu-dry" if dry else "benchmarks/results"))
+    out = Path(args.out) if args.out else default_out(dry)
     refuse_overwrite(out, STEM, args.overwrite)
     sections = tuple(args.sections or SECTIONS)
     ctx = {"device": device, "cfg": DRY if dry else FULL, "budget": Budget(args.budget_s),
@@ -273,7 +447,13 @@ def run(args) -> dict:
         result["sections"], result["seconds"] = sections_done, ctx["budget"].seconds - ctx["budget"].left()
         write_results(out, STEM, result, markdown(result))
 
-    run_sections(ctx, sections, save)
+    if not getattr(args, "autotune", False):
+        os.environ.setdefault(AUTOTUNE_ENV, "0")  # a fixed heuristic tile per shape: few, fast compiles
+    result["autotune"] = os.environ.get(AUTOTUNE_ENV, "1") != "0"
+    if getattr(args, "in_process", False):
+        run_sections(ctx, sections, save)
+    else:
+        run_sections_isolated(ctx, sections, out / f"{STEM}_sections", save)
     result["complete"] = True
     save(result["sections"])
     rows = [r for name in ("kernels", "dft") for r in result["sections"].get(name, {}).get("rows", [])]
@@ -285,3 +465,9 @@ def run(args) -> dict:
 def main(args) -> int:
     run(args)
     return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        sys.exit(_child_main(sys.argv[2]))
+    sys.exit("usage: python run.py bench gpu ... (this module's --child form is internal)")

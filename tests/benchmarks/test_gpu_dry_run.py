@@ -23,6 +23,9 @@ def test_every_section_is_recorded_with_a_status(dry_run):
     for name, section in result["sections"].items():
         assert section["status"] in ("ok", "skipped", "error"), name
         assert section["status"] != "error", f"{name}: {section.get('error')}\n{section.get('traceback')}"
+    # every section ran in its own process and left its log
+    assert (out / "gpu_check_sections" / "kernels.log").exists()
+    assert result["autotune"] is False  # fixed heuristic tiles by default
     # the GPU-only part is skipped with a reason, not silently
     assert result["sections"]["pytest_gpu"]["status"] == "skipped"
     assert "CUDA" in result["sections"]["pytest_gpu"]["reason"]
@@ -80,8 +83,42 @@ def test_a_spent_budget_skips_what_is_left():
     assert all(r["status"] == "skipped" and "budget" in r["reason"] for r in results.values())
 
 
+def test_a_section_process_that_dies_keeps_its_rows_and_the_next_still_runs(tmp_path, monkeypatch):
+    """A CUDA fault kills the process; here os.abort() after the first finished kernel case does."""
+    import torch
+
+    monkeypatch.setenv(gpu.ABORT_ENV, "kernels")
+    ctx = {"device": torch.device("cpu"), "cfg": gpu.DRY, "budget": gpu.Budget(120.0),
+           "root": str(gpu.Path(gpu.__file__).resolve().parents[1])}
+    results = gpu.run_sections_isolated(ctx, ("ceilings", "kernels", "ns_generation"), tmp_path)
+    assert results["ceilings"]["status"] == "ok" and results["ns_generation"]["status"] == "ok"
+    killed = results["kernels"]
+    assert killed["status"] == "error" and "before finishing" in killed["error"]
+    assert killed["rows"] and all(r["n"] == gpu.DRY["sizes"][0] for r in killed["rows"])  # the first case only
+
+
+def test_default_output_is_under_OUT_when_set(monkeypatch, tmp_path):
+    monkeypatch.setenv("OUT", str(tmp_path))
+    assert gpu.default_out(False) == tmp_path / "bench-gpu"
+    monkeypatch.delenv("OUT")
+    assert str(gpu.default_out(False)) == "benchmarks/results"
+
+
+@pytest.mark.slow
+def test_sanitizer_cases_match_the_pytorch_path_under_the_interpreter():
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "benchmarks.sanitize_cases", "--device", "cpu"],
+                          capture_output=True, text=True, env={**os.environ, "TRITON_INTERPRET": "1"},
+                          cwd=str(gpu.Path(gpu.__file__).resolve().parents[1]), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "one_pass=1 fwd" in done.stdout and "one_pass=0 bwd" in done.stdout and "adjoint" in done.stdout
+
+
 def gpu_args(out, overwrite):
     import argparse
 
     return argparse.Namespace(dry_run=True, device="cpu", out=str(out), overwrite=overwrite, sections=None,
-                              budget_s=60.0)
+                              budget_s=60.0, autotune=False, in_process=False)
