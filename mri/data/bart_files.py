@@ -62,3 +62,16 @@ def write_cfl(name, array) -> Path:
     with atomic_path(base.with_suffix(".hdr")) as tmp:
         tmp.write_text("# Dimensions\n" + " ".join(str(d) for d in dims) + " \n")
     return base
+
+
+def write_slices_cfl(name, images) -> Path:
+    """Reconstructions (slices, H, W) (numpy or torch, complex) → BART image (H, W, 1, …, slices in dim 13),
+    the layout `bart pics` writes for a multi-slice reconstruction; one slice (H, W) stays (H, W)."""
+    arr = np.asarray(images.detach().cpu().numpy() if hasattr(images, "detach") else images)
+    if arr.ndim == 2:
+        return write_cfl(name, arr)
+    if arr.ndim != 3:
+        raise FormatError(f"reconstructions must be (slices, H, W) or (H, W), got shape {arr.shape}")
+    out = np.zeros(arr.shape[1:] + (1,) * 11 + (arr.shape[0],), np.complex64)
+    out[..., :] = np.moveaxis(arr, 0, -1).reshape(out.shape)
+    return write_cfl(name, out)

@@ -1,5 +1,5 @@
 """run.py sub-commands of `mri.data`: `data mri-sim` (simulated multi-coil dataset in the SKM-TEA
-layout) and `bench mri-data` (simulation and reader throughput)."""
+layout), `data import-bart` (BART .cfl arrays → that layout) and `bench mri-data` (simulation and reader throughput)."""
 
 
 def _simulate(args):
@@ -22,6 +22,17 @@ def _simulate(args):
     sizes = ", ".join(f"{len(v)} {k}" for k, v in read_splits(out).items())
     print(f"{len(paths)} scans ({sizes}; one subject each, splits in {out}/meta.json) in the SKM-TEA layout "
           f"under {out}; read them with mri.SkmTeaSlices({out!r}, scans=...)")
+    return 0
+
+
+def _import_bart(args):
+    from mri.data.bart_import import import_bart
+
+    meta = import_bart(args.kspace, args.maps, args.out, args.mask, args.reference, args.splits,
+                       args.accelerations or (), args.seed, args.overwrite)
+    sizes = ", ".join(f"{len(v)} {k}" for k, v in meta["splits"].items())
+    print(f"{sum(len(v) for v in meta['splits'].values())} scans ({sizes}) in the SKM-TEA layout under {args.out}; "
+          f"masks at accelerations {meta['accelerations']} (run.py mri train/eval --data {args.out} --acceleration R)")
     return 0
 
 
@@ -63,6 +74,21 @@ def register(data, bench):
     p.add_argument("--out", help="output folder (default datasets/mri-sim-<preset>/); reruns resume")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_simulate)
+
+    q = data.add_parser("import-bart", help="BART .cfl k-space + maps (+ mask, reference) → a dataset for mri train/eval")
+    q.add_argument("--kspace", nargs="+", required=True, metavar="CFL",
+                   help="BART k-space per scan: (X, Y, 1, coils), slices in dim 13")
+    q.add_argument("--maps", nargs="+", required=True, metavar="CFL", help="ESPIRiT maps (bart ecalib), one or one per scan")
+    q.add_argument("--mask", nargs="+", metavar="CFL", help="sampling pattern(s), e.g. from bart poisson")
+    q.add_argument("--reference", nargs="+", metavar="CFL",
+                   help="reference images per scan (default: SENSE combination of the k-space)")
+    q.add_argument("--accelerations", type=float, nargs="+", help="also draw Poisson-disc masks at these R")
+    q.add_argument("--splits", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="scan counts per split, in --kspace order (default: all train)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the drawn masks")
+    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    q.set_defaults(func=_import_bart)
 
     b = bench.add_parser("mri-data", help="slices/s of the MRI simulation and of the SKM-TEA / fastMRI readers (CPU)")
     b.add_argument("--out", default="benchmarks/results", help="folder for mri_data_<device>.{json,md,png}")
