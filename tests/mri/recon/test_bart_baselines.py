@@ -75,3 +75,16 @@ def test_bart_models_in_registry_and_missing_bart_is_a_user_error(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(UserError, match="apt-get install bart"):
         build_model("bart-l1", (64, 64))
+
+
+def test_tuned_l1_wavelet_best_against_best_within_1db_of_bart(bart_slice):
+    """λ and wavelet chosen by tune_l1_wavelet vs BART at its best λ of the same grid."""
+    from mri.recon.classical import tune_l1_wavelet
+
+    grid = [1e-3, 3e-3]
+    best = tune_l1_wavelet([bart_slice], grid, wavelets=("haar", "db4"), max_iter=100)
+    assert best["psnr"] == max(best["scores"].values()) and best["wavelet"] in ("haar", "db4")
+    again = _psnr(bart_slice, _recon(bart_slice, "l1-wavelet", best["lamda"], wavelet=best["wavelet"]))
+    assert best["psnr"] == pytest.approx(again, abs=0.05)  # not bit-equal: sigpy's MaxEig starts at random
+    bart = max(_psnr(bart_slice, _recon(bart_slice, "bart-l1", lam)) for lam in grid)
+    assert best["psnr"] >= bart - 1.0, (best, bart)
