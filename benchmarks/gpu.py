@@ -49,7 +49,7 @@ SECTIONS = GPU_SECTIONS
 FULL = {"sizes": (256, 1024, 4096, 16384), "elements": 2 ** 25, "dtypes": ("float32", "bfloat16"), "rounds": 10,
         "dft_sizes": (256, 1024), "dft_elements": 2 ** 24, "copy_bytes": None, "matmul_size": None,
         "steps": {}, "step_rounds": 10, "ns": ((64, 200, 200), (256, 100, 100)), "pytest_timeout": 150,
-        "sanitizer_timeout": 120, "tuned_sizes": (1024, 4096), "tuned_budget_s": 60.0}
+        "sanitizer_timeout": 90, "tuned_sizes": (1024, 4096), "tuned_budget_s": 60.0}
 DRY = {"sizes": (64, 256), "elements": 2 ** 12, "dtypes": ("float32", "bfloat16"), "rounds": 2,
        "dft_sizes": (64, 256), "dft_elements": 2 ** 12, "copy_bytes": 8 << 20, "matmul_size": 256,
        "steps": {"fno": {"batch": 2, "grid": 32, "n_modes": (8, 8), "n_layers": 1},
