@@ -35,7 +35,9 @@ def build_fno(transform: str = "fft", n_modes=(16, 16), in_channels: int = 1, ou
         n_modes: kept modes per axis in neuraloperator's (centred) convention: the original FNO code's
             modes=12 in 2-D is n_modes=(24, 22); in 1-D modes=16 is n_modes=(32,).
         in_channels, out_channels, hidden_channels, n_layers: as in FNO.
-        grid_size: the input's spatial size (int or one int per axis); required for learnable kinds.
+        grid_size: the input's spatial size (int or one int per axis) the learnable transforms are built
+            for (by a dry forward, `materialise`); None: built at the first forward (call `materialise`
+            before creating the optimiser). Other input grids work too (derived transforms).
         monarch_sizes: (b1, b2) factorisation of every Monarch transform (default closest to √n).
         monarch_channels: replace the 1×1 channel-mixing convolutions by MonarchLinear layers.
         monarch_channel_blocks: blocks per MonarchLinear factor.
@@ -51,30 +53,39 @@ def build_fno(transform: str = "fft", n_modes=(16, 16), in_channels: int = 1, ou
     if "conv_module" in fno_kwargs:
         raise ValueError("build_fno chooses conv_module from `transform`; do not pass conv_module")
     if transform != "fft":
-        if grid_size is None:
-            raise ValueError(f"transform={transform!r} needs grid_size, the spatial size of the inputs, e.g. "
-                             f"grid_size={(64,) * len(n_modes)}")
-        grid = (int(grid_size),) * len(n_modes) if isinstance(grid_size, int) else tuple(int(s) for s in grid_size)
-        if len(grid) != len(n_modes):
-            raise ValueError(f"grid_size {grid} and n_modes {n_modes} must have one entry per spatial axis")
-        grid = _padded_grid(grid, fno_kwargs.get("domain_padding"))
-        fno_kwargs["conv_module"] = functools.partial(TransformSpectralConv, transform=transform, grid_size=grid,
+        grid = None
+        if grid_size is not None:
+            grid = (int(grid_size),) * len(n_modes) if isinstance(grid_size, int) else tuple(int(s) for s in grid_size)
+            if len(grid) != len(n_modes):
+                raise ValueError(f"grid_size {grid} and n_modes {n_modes} must have one entry per spatial axis")
+        fno_kwargs["conv_module"] = functools.partial(TransformSpectralConv, transform=transform,
                                                       monarch_sizes=monarch_sizes)
     model = FNO(n_modes=n_modes, in_channels=in_channels, out_channels=out_channels,
                 hidden_channels=hidden_channels, n_layers=n_layers, **fno_kwargs)
     if monarch_channels:
         replace_channel_mixing(model, monarch_channel_blocks)
+    if transform != "fft" and grid is not None:
+        materialise(model, torch.zeros(1, in_channels, *grid))
     return model
 
 
-def _padded_grid(grid: tuple, domain_padding) -> tuple:
-    """The spatial size the spectral convolutions see once FNO has applied its domain padding."""
-    if not domain_padding:
-        return grid
-    from neuralop.layers.padding import DomainPadding
+def materialise(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """Build every lazily-built learnable transform of `model` with one no-grad dry forward of `example`
+    (B, C_in, *grid): each TransformSpectralConv creates its transforms for the grid it sees there (after
+    domain padding, resolution changes between UNO layers...). Call it before building the optimiser:
+    parameters created later would not be optimised. build_fno does it when given grid_size."""
+    training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(example.to(next(model.parameters()).device))
+    model.train(training)
+    return model
 
-    padded = DomainPadding(domain_padding=domain_padding).pad(torch.zeros(1, 1, *grid))
-    return tuple(padded.shape[2:])
+
+def trained_grids(model: nn.Module) -> list:
+    """The native grid of every TransformSpectralConv in `model` (None if not yet built), in module order:
+    what checkpoints record as the grids the transforms were trained on."""
+    return [module.grid_size for module in model.modules() if isinstance(module, TransformSpectralConv)]
 
 
 class MonarchPointwise(nn.Module):

@@ -20,6 +20,28 @@ This mirrors the private slicing / fftshift conventions of neuraloperator 2.0.x'
 (pyproject pins >=2.0,<2.1); tests/pde/experiments/test_transform_conv.py fails with a message naming
 them if they change. `resize(grid)` moves the layer's learned transforms to another grid
 (see pde.experiments.resize.resize_fno).
+
+Any input grid, lazily built transforms, output_shape / resolution_scaling_factor:
+- `grid_size=None` builds the learnable transforms for the first input grid the layer sees (its
+  "native" grid, recorded in `grid_size` and so in the state dict's metadata via `trained_grids`).
+  Parameters created in a forward do not reach an optimiser built before it: materialise them first,
+  with `pde.experiments.models.materialise(model, example_input)` (a no-grad dry forward), which
+  `build_fno` does itself whenever it is given grid_size.
+- An input on another grid, or an output grid other than the input's (output_shape=, or
+  resolution_scaling_factor), uses transforms derived from the learned ones, differentiably:
+      row at the new grid = exact DFT row SpectralConv uses there
+                            + band-limited resampling (monarch_core.dft.resample_rows) of the learned
+                              row's deviation from its initial DFT row (relabelled by the tone of the
+                              frequency shift, as LearnableDFT.resized does)
+  so the layer equals SpectralConv on every grid at initialisation, and gradients from a batch on any
+  grid reach the native transforms' parameters (mixed-resolution training). Derived transforms are
+  applied as dense (m, n) matrices (also for Monarch, whose native factorisation need not factor the
+  new size); they are recomputed at every grad-enabled call and cached per grid under no_grad until a
+  parameter changes.
+- Which rows the inverse needs on the output grid follows SpectralConv exactly: it zero-fills the kept
+  block at the input's FFT size, fftshifts it back, and (i)rfftn with s=output crops / zero-pads the
+  trailing entries; so the coefficient at array position p becomes output frequency p (mod the output
+  size) when p is inside the output's array, and is dropped otherwise.
 """
 from __future__ import annotations
 
@@ -28,6 +50,7 @@ from neuralop.layers.spectral_convolution import SpectralConv
 from torch import nn
 
 from monarch_core import LearnableDFT
+from monarch_core.dft import dft_scale, resample_rows
 
 
 def kept_indices(size: int, fft_size: int, kept: int, shifted: bool, first_block: bool) -> list[int]:
@@ -51,39 +74,57 @@ class TransformSpectralConv(SpectralConv):
 
     Args (beyond SpectralConv's, which are passed through unchanged):
         transform: a learnable kind of monarch_core.TRANSFORM_KINDS ("dense", "monarch", "diag").
-        grid_size: spatial size (one int per axis) the transforms are built for; inputs of another
-            size are refused with a ValueError (a learned transform is tied to its grid).
+        grid_size: spatial size (one int per axis) the transforms are built for (their native grid);
+            None: the first input's grid (lazy; see the module docstring for materialising). Inputs on
+            other grids use transforms derived from the native ones.
         monarch_sizes: (b1, b2) factorisation used for every axis (default: closest to √n).
         fft_norm: as in SpectralConv ("forward" by default).
 
-    forward(x, output_shape=None): x (B, C_in, *grid_size) real (complex with complex_data=True)
-    → (B, C_out, *grid_size).
+    forward(x, output_shape=None): x (B, C_in, *grid) real (complex with complex_data=True), any grid
+    with at least n_modes points per axis → (B, C_out, *out) with out = output_shape, else
+    round(grid · resolution_scaling_factor), else grid.
     """
 
     def __init__(self, in_channels, out_channels, n_modes, *, transform: str = "monarch", grid_size=None,
                  monarch_sizes=None, fft_norm: str = "forward", **kwargs):
         super().__init__(in_channels, out_channels, n_modes, fft_norm=fft_norm, **kwargs)
-        if grid_size is None:
-            raise ValueError("TransformSpectralConv needs grid_size (the spatial size its transforms are built for)")
-        grid = [int(grid_size)] * self.order if isinstance(grid_size, int) else [int(s) for s in grid_size]
-        if len(grid) != self.order:
-            raise ValueError(f"grid_size {tuple(grid)} has {len(grid)} axes but n_modes has {self.order}")
         if self.fno_block_precision != "full":
             raise ValueError(f"fno_block_precision={self.fno_block_precision!r} is not supported by the learnable "
                              "transforms; use 'full' (and AMP in training for speed)")
-        if self.resolution_scaling_factor is not None:
-            raise ValueError("resolution_scaling_factor changes the grid between layers; the learnable transforms "
-                             "are built for one grid: leave it None")
-        self.transform_kind, self.monarch_sizes, self.grid_size = transform, monarch_sizes, tuple(grid)
+        self.transform_kind, self.monarch_sizes = transform, monarch_sizes
         self.transform_residuals: list[float] = []  # per transform, set by `resize`
+        self._derived_cache: dict = {}
+        self.grid_size = None
+        if grid_size is not None:
+            self._build_for(self._as_grid(grid_size, "grid_size"))
+
+    def _as_grid(self, grid, what: str) -> tuple:
+        grid = [int(grid)] * self.order if isinstance(grid, int) else [int(s) for s in grid]
+        if len(grid) != self.order:
+            raise ValueError(f"{what} {tuple(grid)} has {len(grid)} axes but n_modes has {self.order}")
+        return tuple(grid)
+
+    def _build_for(self, grid: tuple) -> None:
+        self.grid_size = grid
         self._build_transforms()
 
+    @property
+    def trained_grids(self) -> tuple:
+        """The grid the learnable transforms live on (None before the first forward when built lazily)."""
+        return self.grid_size
+
     def _inverse_frequencies(self, grid, built) -> list[list[int]]:
-        # SpectralConv shifts the spectrum back with a second fftshift (not ifftshift): on a shifted axis
-        # of odd size that writes frequency f's result to frequency f − 1. Reproduced, so that the
-        # learnable layer equals SpectralConv on every grid.
-        return [[f - 1 if self._shifted(axis) and n % 2 else f for f in freqs]
-                for axis, (n, freqs) in enumerate(zip(grid, built))]
+        # SpectralConv shifts the spectrum back with a second fftshift (not ifftshift), and on every axis but
+        # the last: on a shifted axis of odd size that writes frequency f's result to frequency f − 1, and on
+        # complex data's last axis (shifted once) to f + n//2. Reproduced, so that the learnable layer equals
+        # SpectralConv on every grid.
+        result = []
+        for axis, (n, freqs) in enumerate(zip(grid, built)):
+            shifts = 0 if not self._shifted(axis) else 2 if axis < self.order - 1 else 1
+            positions = [(f + shifts * (n // 2)) % n for f in freqs]
+            result.append([p if 2 * p < n or (not self.complex_data and axis == self.order - 1) else p - n
+                           for p in positions])
+        return result
 
     def _build_transforms(self) -> None:
         """Transforms initialised to the DFT rows SpectralConv keeps on self.grid_size."""
@@ -148,23 +189,24 @@ class TransformSpectralConv(SpectralConv):
         """SpectralConv fftshifts every axis but the rfft one, and none in 1-D."""
         return self.order > 1 and (self.complex_data or axis < self.order - 1)
 
-    def _fft_sizes(self) -> list[int]:
-        sizes = list(self.grid_size)
+    def _fft_sizes(self, grid=None) -> list[int]:
+        sizes = list(self.grid_size if grid is None else grid)
         if not self.complex_data:
             sizes[-1] = sizes[-1] // 2 + 1
         return sizes
 
-    def _kept_frequencies(self, kept_per_axis) -> list[list[int]]:
-        fft_sizes = self._fft_sizes()
+    def _kept_frequencies(self, kept_per_axis, grid=None) -> list[list[int]]:
+        grid = self.grid_size if grid is None else grid
+        fft_sizes = self._fft_sizes(grid)
         result = []
-        for axis, (size, fft_size, kept) in enumerate(zip(self.grid_size, fft_sizes, kept_per_axis)):
+        for axis, (size, fft_size, kept) in enumerate(zip(grid, fft_sizes, kept_per_axis)):
             last = axis == self.order - 1
             result.append(kept_indices(size, fft_size, min(kept, fft_size), self._shifted(axis), first_block=last))
         return result
 
-    def _weight_slices(self):
-        """SpectralConv's slicing of the weight for the current n_modes (see its forward)."""
-        fft_sizes = self._fft_sizes()
+    def _weight_slices(self, grid=None):
+        """SpectralConv's slicing of the weight for the current n_modes on `grid` (see its forward)."""
+        fft_sizes = self._fft_sizes(grid)
         starts = [m - min(s, n) for s, n, m in zip(fft_sizes, self.n_modes, self.max_n_modes_used())]
         slices = [slice(None)] if self.separable else [slice(None), slice(None)]
         centred = starts if self.complex_data else starts[:-1]
@@ -174,13 +216,18 @@ class TransformSpectralConv(SpectralConv):
         return tuple(slices)
 
     def forward(self, x: torch.Tensor, output_shape=None, **kwargs):
-        spatial = tuple(x.shape[2:])
-        if spatial != self.grid_size:
-            raise ValueError(f"this {self.transform_kind} spectral convolution was built for grid {self.grid_size} "
-                             f"but got input of shape {tuple(x.shape)}; rebuild the model with grid_size={spatial} "
-                             "(build_fno(..., grid_size=...)) or resample the data")
-        if output_shape is not None and tuple(output_shape) != self.grid_size:
-            raise ValueError(f"output_shape {tuple(output_shape)} differs from the transforms' grid {self.grid_size}")
+        grid = tuple(x.shape[2:])
+        if self.grid_size is None:  # lazy: the first grid seen becomes the native one
+            self._build_for(self._as_grid(grid, "input grid"))
+            self.to(x.device)
+        if output_shape is not None:
+            out_grid = self._as_grid(output_shape, "output_shape")
+        elif self.resolution_scaling_factor is not None:
+            out_grid = tuple(round(s * r) for s, r in zip(grid, self.resolution_scaling_factor))
+        else:
+            out_grid = grid
+        if grid != self.grid_size or out_grid != grid:
+            return self._forward_derived(x, grid, out_grid)
         weight = self.weight[self._weight_slices()]
         start = 1 if self.separable else 2
         current = list(weight.shape[start:])
@@ -209,6 +256,86 @@ class TransformSpectralConv(SpectralConv):
         if self.bias is not None:
             out = out + self.bias
         return out
+
+    def _forward_derived(self, x: torch.Tensor, grid: tuple, out_grid: tuple) -> torch.Tensor:
+        """forward on an input grid or output grid other than the native one (see the module docstring)."""
+        weight = self.weight[self._weight_slices(grid)]
+        start = 1 if self.separable else 2
+        freqs_in = self._kept_frequencies(list(weight.shape[start:]), grid)
+        native_inverse = self._inverse_frequencies(self.grid_size, self.built_frequencies)
+        swapped = {"backward": "forward", "forward": "backward", "ortho": "ortho"}[self.fft_norm]
+        coeffs = x if x.is_complex() else x.to(torch.complex64)
+        positions = []
+        for axis in reversed(range(self.order)):
+            built = self.built_frequencies[axis]
+            if all(f in built for f in freqs_in[axis]):  # the same frequencies (or a subset: lowered n_modes)
+                pos = [built.index(f) for f in freqs_in[axis]]
+            elif len(freqs_in[axis]) == len(built):
+                # SpectralConv keeps other frequencies for the same weight entries here (complex data's last
+                # axis takes the first entries of the shifted spectrum): weight entry i keeps its row
+                pos = list(range(len(built)))
+            else:
+                raise ValueError(f"on grid {grid} SpectralConv keeps frequencies {freqs_in[axis]} along axis {axis}, "
+                                 f"which the transforms built on grid {self.grid_size} ({built}) do not hold; use a "
+                                 "grid with at least n_modes points per axis")
+            positions.insert(0, pos)
+            matrix = self._derived(self.forward_transforms[axis], ("forward", axis, grid[axis]), pos,
+                                   [built[i] for i in pos], freqs_in[axis], grid[axis],
+                                   dft_scale(grid[axis], False, self.fft_norm))
+            coeffs = (coeffs.movedim(2 + axis, -1) @ matrix.T).movedim(-1, 2 + axis)
+        out = self._contract(coeffs, weight, separable=self.separable)
+        for axis in range(self.order):
+            n, n_out = grid[axis], out_grid[axis]
+            real_axis = not self.complex_data and axis == self.order - 1
+            targets = []
+            for f in freqs_in[axis]:
+                # array position after SpectralConv's second fftshift at the input's size, then cropped /
+                # zero-padded at the end by (i)rfftn's s=
+                # (SpectralConv's second fftshift skips the last axis, also for complex data)
+                shifts = 0 if not self._shifted(axis) else 2 if axis < self.order - 1 else 1
+                p = (f + shifts * (n // 2)) % n
+                inside = p < (n_out // 2 + 1 if real_axis else n_out)
+                targets.append((p if real_axis or 2 * p < n_out else p - n_out) if inside else None)
+            matrix = self._derived(self.inverse_transforms[axis], ("inverse", axis, n, n_out), positions[axis],
+                                   [native_inverse[axis][i] for i in positions[axis]], targets, n_out,
+                                   dft_scale(n_out, False, swapped))
+            if real_axis:
+                weights = torch.tensor([0.0 if t is None else 1.0 if t == 0 or 2 * t == n_out else 2.0
+                                        for t in targets], device=out.device)
+                out = out * weights
+            out = (out.movedim(2 + axis, -1) @ matrix.conj()).movedim(-1, 2 + axis)
+        if not self.complex_data:
+            out = out.real
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def _derived(self, transform: LearnableDFT, key: tuple, positions: list[int], sources: list[int],
+                 targets: list, n_new: int, scale: float) -> torch.Tensor:
+        """(k, n_new) scaled rows at another grid derived from `transform`'s learned rows `positions`:
+        the exact DFT row of each target frequency + the resampled, relabelled deviation of the learned
+        row from its initial DFT row (the DFT row of its source frequency); a None target is a zero row."""
+        cacheable = not torch.is_grad_enabled()
+        key = key + (tuple(positions), tuple(targets))
+        versions = tuple(p._version for p in transform.parameters()) + tuple(id(p) for p in transform.parameters())
+        if cacheable and key in self._derived_cache and self._derived_cache[key][0] == versions:
+            return self._derived_cache[key][1]
+        learned = transform.kind_impl.matrix(transform)[positions]  # unscaled (k, n)
+        n, device = transform.n, learned.device
+        real = torch.float64 if learned.dtype == torch.complex128 else torch.float32
+        source = torch.tensor(sources, dtype=real, device=device)[:, None]
+        target = torch.tensor([0 if t is None else t for t in targets], dtype=real, device=device)[:, None]
+        x_old = torch.arange(n, dtype=real, device=device)[None, :]
+        x_new = torch.arange(n_new, dtype=real, device=device)[None, :]
+        deviation = learned - torch.polar(torch.ones_like(source * x_old), -2 * torch.pi * source * x_old / n)
+        tone = torch.polar(torch.ones_like(target * x_new), -2 * torch.pi * (target - source) * x_new / n_new)
+        exact = torch.polar(torch.ones_like(target * x_new), -2 * torch.pi * target * x_new / n_new)
+        rows = exact + tone * resample_rows(deviation, n_new)
+        keep = torch.tensor([t is not None for t in targets], device=device)[:, None]
+        rows = torch.where(keep, rows, torch.zeros_like(rows)) * scale
+        if cacheable:
+            self._derived_cache[key] = (versions, rows)
+        return rows
 
     def _positions(self, axis: int, freqs: list[int], device) -> torch.Tensor:
         built = self.built_frequencies[axis]

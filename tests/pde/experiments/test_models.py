@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from monarch_core import TRANSFORM_KINDS, LearnableDFT, count_parameters
-from pde.experiments.models import TRANSFORMS, build_fno, parameter_counts
+from pde.experiments.models import TRANSFORMS, build_fno, materialise, parameter_counts, trained_grids
 
 LEARNABLE = [k for k in TRANSFORM_KINDS if k != "fft"]
 CASES = [  # (n_modes, grid): 1-D, 2-D and 3-D, even and odd sizes (odd composite for Monarch)
@@ -62,12 +62,36 @@ def test_transforms_learn():
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
-def test_other_grid_is_refused():
-    model = build_fno("dense", (8, 6), 1, 1, 4, n_layers=1, grid_size=(16, 16))
-    with pytest.raises(ValueError, match="built for grid"):
-        model(torch.randn(1, 1, 20, 16))
-    with pytest.raises(ValueError, match="grid_size"):
-        build_fno("monarch", (8, 6), 1, 1, 4)
+@pytest.mark.parametrize("kind", TRANSFORMS)
+def test_domain_padding_and_any_grid_for_every_kind(kind):
+    """fft-padded models (the non-periodic Darcy set-up) of every kind: built lazily for the padded grid,
+    equal to neuraloperator's padded FNO there and on another (odd, coarser) grid."""
+    torch.manual_seed(0)
+    kwargs = dict(in_channels=1, out_channels=1, hidden_channels=4, n_layers=2, domain_padding=0.125)
+    reference = build_fno("fft", (8, 6), **kwargs)
+    learnable = build_fno(kind, (8, 6), **kwargs)
+    materialise(learnable, torch.zeros(1, 1, 16, 16))
+    learnable.load_state_dict(reference.state_dict(), strict=False)
+    if kind != "fft":
+        assert trained_grids(learnable) == [(20, 20), (20, 20)]  # the padded grid: 16 + 2 · 0.125 · 16
+    for grid in [(16, 16), (21, 15)]:
+        x = torch.randn(2, 1, *grid)
+        with torch.no_grad():
+            expected, got = reference(x), learnable(x)
+        assert got.shape == expected.shape
+        assert (got - expected).norm() / expected.norm() < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["dense", "monarch"])
+def test_lazy_model_trains_on_two_grids(kind):
+    """Gradients from a batch on a non-native grid reach the native transforms' parameters."""
+    model = build_fno(kind, (8, 6), 1, 1, 4, n_layers=1)
+    materialise(model, torch.zeros(1, 1, 16, 16))
+    names = [n for n, _ in model.named_parameters() if "_transforms." in n]
+    assert names
+    model(torch.randn(2, 1, 24, 20)).square().mean().backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if "_transforms." in n}
+    assert all(g is not None and g.abs().sum() > 0 for g in grads.values())
 
 
 def test_monarch_channel_mixing():
