@@ -53,7 +53,8 @@ What a run does (`RunSettings` holds the knobs the engine reads):
   parameters of `task.transform_types` modules) get `transform_lr` and NO weight decay — they start
   at the exact DFT, and decay would pull them towards the zero matrix, a penalty only the learned
   variants pay (the FFT baseline has no such parameters); every other parameter gets `lr` and
-  `weight_decay` (Adam's L2 form, as the FNO paper). Optional StepLR (`step_size`, `gamma`).
+  `weight_decay` (Adam's L2 form, as the FNO paper). Optional StepLR (`step_size`, `gamma`) or cosine
+  annealing (`cosine_epochs`).
 """
 from __future__ import annotations
 
@@ -105,6 +106,7 @@ class RunSettings:
     weight_decay: float = 0.0           # network parameters only (never the transforms)
     step_size: int | None = None        # StepLR step in epochs; None: constant lr
     gamma: float = 0.5
+    cosine_epochs: int | None = None    # cosine annealing to 0 over this many epochs (instead of StepLR)
     seed: int = 0
     device: str = "auto"
     amp: bool = False
@@ -122,6 +124,7 @@ class RunSettings:
                   ("weight_decay", self.weight_decay >= 0, "a number ≥ 0"),
                   ("step_size", self.step_size is None or self.step_size >= 1, "an integer ≥ 1 (or unset)"),
                   ("gamma", self.gamma > 0, "a number > 0"),
+                  ("cosine_epochs", self.cosine_epochs is None or self.cosine_epochs >= 1, "an integer ≥ 1 (or unset)"),
                   ("stop_after", self.stop_after is None or self.stop_after >= 1, "an integer ≥ 1 (or unset)")]
         for name, ok, expected in checks:
             if not ok:
@@ -207,6 +210,16 @@ def rank_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, 
     return [(b[rank::world] or b[:1], len(b[rank::world]), len(b)) for b in batches]
 
 
+def make_scheduler(optimizer, settings: RunSettings):
+    """The epoch-wise lr schedule of a run: cosine annealing to 0 over `cosine_epochs`, StepLR(`step_size`,
+    `gamma`), or None (constant)."""
+    if settings.cosine_epochs:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.cosine_epochs)
+    if settings.step_size:
+        return torch.optim.lr_scheduler.StepLR(optimizer, settings.step_size, settings.gamma)
+    return None
+
+
 def autocast(device: torch.device, amp: bool):
     """float16 autocast on CUDA when `amp`; a disabled context otherwise (CPU runs in float32)."""
     return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda")
@@ -283,7 +296,8 @@ def train_loop(task: TrainingTask, settings: RunSettings, run_dir, config: dict,
     """Train `task` with `settings` into `run_dir`; returns the run folder.
 
     config: the application's full config as plain values (saved in config.json and every checkpoint,
-    compared on resume). callback(epoch, record) runs on every rank after each epoch's files are written.
+    compared on resume). callback(epoch, record) runs on every rank after each epoch's files are written;
+    when it returns True the run ends there (a stopping rule; it must answer the same on every rank).
     Raises ConfigError, RunExistsError, CheckpointError, NonFiniteError (see the module docstring).
     """
     settings.validate()
@@ -300,8 +314,7 @@ def train_loop(task: TrainingTask, settings: RunSettings, run_dir, config: dict,
     model = task.build_model().to(device)
     optimizer = torch.optim.Adam(parameter_groups(model, task.transform_types, settings.lr, settings.transform_lr,
                                                   settings.weight_decay))
-    scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, settings.step_size, settings.gamma)
-                 if settings.step_size else None)
+    scheduler = make_scheduler(optimizer, settings)
     scaler = LossScaler(enabled=settings.amp and device.type == "cuda")
     start_epoch, best = 0, math.inf
     last_path = run_dir / "last.pt"
@@ -369,8 +382,8 @@ def train_loop(task: TrainingTask, settings: RunSettings, run_dir, config: dict,
             save_checkpoint(state, last_path)
         bar.update(1)
         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("train_loss", task.metric_name)})
-        if callback is not None:
-            callback(epoch, record)
+        if callback is not None and callback(epoch, record) is True:
+            break  # the caller's stopping rule (e.g. converged): the files of this epoch are complete
     bar.close()
     if world > 1:
         torch.distributed.barrier()

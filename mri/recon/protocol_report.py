@@ -5,8 +5,9 @@ training subjects, and the intervals) and <stem>_examples.png (reconstructions a
 
 Statistics (common.stats): a learned model's cell is the mean ± s.e. over seeds of its mean over the
 test volumes; an untrained baseline (zf, CG-SENSE, L1-wavelet: deterministic) is the mean ± s.e. over
-test volumes, marked †. A difference A − B is a paired bootstrap over (seed, test volume) pairs; a
-deterministic baseline's value of a volume is paired with that volume under every seed.
+test volumes, marked †. A difference A − B is a two-level paired bootstrap (seeds, then test volumes
+within a seed; `common.stats.compare_methods`); a deterministic baseline's value of a volume is paired
+with that volume under every seed.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from common.files import save_figure, write_json_atomic, write_text_atomic
-from common.stats import format_mean_se, mean_se, paired_bootstrap
+from common.stats import compare_methods, format_mean_se, mean_se
 from common.tables import markdown_table
 
 #: metric keys of the per-volume records: (key, label, higher is better)
@@ -59,7 +60,7 @@ def summary(array: np.ndarray) -> tuple[float, float, str]:
 
 
 def difference(result, a, b, track, acc, key="psnr_fastmri", n=None, n_resamples=10_000) -> dict | None:
-    """Paired bootstrap of mean(a) − mean(b) over (seed, test volume) pairs (see the module docstring)."""
+    """Two-level paired bootstrap of mean(a) − mean(b) (seeds, then test volumes; see the module docstring)."""
     va, vb = values(result, a, track, acc, n, key), values(result, b, track, acc, n, key)
     if va is None or vb is None:
         return None
@@ -67,7 +68,7 @@ def difference(result, a, b, track, acc, key="psnr_fastmri", n=None, n_resamples
     if va.shape[0] not in (1, seeds) or vb.shape[0] not in (1, seeds):
         return None  # unequal seed counts (an unfinished run): no pairing
     va, vb = np.broadcast_to(va, (seeds, va.shape[1])), np.broadcast_to(vb, (seeds, vb.shape[1]))
-    return paired_bootstrap(va, vb, "difference", n_resamples=n_resamples)
+    return compare_methods(va, vb, "difference", n_resamples=n_resamples)
 
 
 def _cell_text(array, digits) -> str:
@@ -192,7 +193,7 @@ def markdown(result, intervals, goal_rows) -> str:
              "conventions with one data range per volume, so it is reported once. Also complex PSNR "
              "(meddlr: 20 log10(max|target| / RMSE of the complex difference)), which sees phase errors.",
              "- Cells: mean ± s.e. over seeds of the mean over test volumes; † = deterministic baseline, mean ± s.e. "
-             "over test volumes. Intervals: paired bootstrap 95 % over (seed, test volume) pairs "
+             "over test volumes. Intervals: two-level paired bootstrap 95 % (seeds, then test volumes within a seed) "
              f"({cfg['n_resamples']} resamples); * = the interval excludes 0.", ""]
     for track in cfg["tracks"]:
         accs = _accs(result, track)
@@ -209,7 +210,7 @@ def markdown(result, intervals, goal_rows) -> str:
             rows = [[f"{a_} − {b_}"] + [_interval_text(intervals.get(f"{a_} - {b_} | {track} | {a:g}x | {key}"))
                                         for a in accs]
                     for a_, b_ in [(m, "zf") for m in _models(result) if m != "zf"] + list(PAIRS)]
-            lines += [f"## {track} track — {label} differences (dB), paired bootstrap 95 %", "",
+            lines += [f"## {track} track — {label} differences (dB), two-level paired bootstrap 95 %", "",
                       markdown_table(["difference"] + [f"{a:g}×" for a in accs], rows), ""]
         rows = []
         for a_, b_ in (("unrolled-monarch", "unrolled-fft"), ("msense", "zf")):
@@ -326,7 +327,7 @@ def plot_summary(result, intervals, path) -> Path:
                     capsize=3)
     ax.axvline(0, color="gray", linewidth=0.8)
     ax.set_yticks(range(len(keys)), [k.replace(" | psnr_fastmri", "") for k in keys], fontsize=7)
-    ax.set_title("paired bootstrap 95 % (PSNR dB)")
+    ax.set_title("two-level paired bootstrap 95 % (PSNR dB)")
     fig.tight_layout()
     path = Path(path)
     save_figure(fig, path, dpi=110)

@@ -4,8 +4,9 @@ Final runs of several folders merge by (method, seed) — each GPU run of `--pre
 so the same seed in two folders is an error (it would count one training twice).
 
 Per method: test relative L2 mean ± s.e. over seeds (each seed's value is the mean over test samples),
-the ratio of mean errors to FFT with a 95 % paired bootstrap interval (`common.stats.paired_bootstrap`
-on (seeds, test samples) arrays, pairing by seed and test sample over the seeds both methods have),
+the ratio of mean errors to FFT with a 95 % two-level paired bootstrap interval
+(`common.stats.compare_methods`: seeds resampled, then test samples within each seed; pairing by seed
+and test sample over the seeds both methods have; a seed-level t-interval beside it),
 error per predicted step, parameters, seconds per epoch (median over the run's epochs, mean over
 seeds) and total training time measured in the same runs; the PNG shows validation error against
 epochs and against training seconds, and test error per predicted step. The JSON keeps per-seed and
@@ -20,7 +21,7 @@ import numpy as np
 
 from common.errors import ConfigError, FormatError
 from common.files import save_figure, write_json_atomic, write_text_atomic
-from common.stats import format_mean_se, mean_se, paired_bootstrap
+from common.stats import compare_methods, format_mean_se, mean_se
 from common.tables import markdown_table
 
 METHOD_ORDER = ("fft", "dense", "monarch", "diag", "fft-more-modes", "fft-padded")
@@ -85,7 +86,7 @@ def summarize(found: dict[str, dict[int, dict]]) -> dict:
                               f"{arrays[1].shape}); merge only folders with the same test split")
         per_seed = (arrays[0].mean(axis=1) / arrays[1].mean(axis=1)).tolist()
         comparisons.append({"a": a, "b": b, "seeds": common, "per_seed_ratio": per_seed,
-                            **paired_bootstrap(arrays[0], arrays[1], "ratio")})
+                            **compare_methods(arrays[0], arrays[1], "ratio")})
     return {"methods": methods, "comparisons": comparisons}
 
 
@@ -170,15 +171,18 @@ def markdown(report: dict, notes: str | None = None) -> str:
                      ", ".join(f"{k}={v}" for k, v in m["setting"].items())])
     lines += ["## Test error", "",
               "Relative L2 over the predicted block, mean ± s.e. over seeds; ratio = mean error / FFT's mean error "
-              "with its 95 % paired bootstrap interval over (seed, test sample) pairs.", ""]
+              "with its 95 % two-level paired bootstrap interval (seeds, then test samples within a seed).", ""]
     lines.append(markdown_table(["method", "seeds", "test rel. L2", "ratio to FFT [95 % CI]", "params",
                                  "transform params", "s / epoch", "train s (mean)", "setting"], rows))
-    lines += ["## Comparisons (paired bootstrap, 10 000 resamples)", ""]
-    lines += ["The interval resamples (seed, test sample) pairs: with few seeds it mostly measures test-sample "
-              "noise given these seeds, so the per-seed ratios are shown beside it.", ""]
-    lines.append(markdown_table(["A / B", "ratio", "95 % interval", "pairs", "per-seed ratios", "verdict"],
+    lines += ["## Comparisons (two-level paired bootstrap, 10 000 resamples; seed-level t-interval beside it)", ""]
+    lines += ["The interval resamples seeds, then test samples within each drawn seed (training noise and "
+              "test-set noise both count); its arms are widened for the number of seeds "
+              "(`common.stats.small_sample_factor`). The t-interval is over the per-seed ratios.", ""]
+    lines.append(markdown_table(["A / B", "ratio", "95 % interval", "seed t-interval", "seeds", "per-seed ratios",
+                                 "verdict"],
                                 [[f"{c['a']} / {c['b']}", f"{c['estimate']:.3f}", f"[{c['low']:.3f}, {c['high']:.3f}]",
-                                  c["n_pairs"], ", ".join(f"{r:.3f}" for r in c.get("per_seed_ratio", [])), verdict(c)]
+                                  f"[{c['t_interval']['low']:.3f}, {c['t_interval']['high']:.3f}]", c["n_seeds"],
+                                  ", ".join(f"{r:.3f}" for r in c.get("per_seed_ratio", [])), verdict(c)]
                                  for c in comparisons]))
     goal = next((c for c in comparisons if (c["a"], c["b"]) == ("monarch", "fft")), None)
     if goal:

@@ -21,7 +21,7 @@ from common.device import resolve_device
 from common.environment import describe_environment
 from common.errors import ConfigError, RunExistsError
 from common.files import save_figure, write_json_atomic, write_text_atomic
-from common.stats import format_mean_se, mean_se, paired_bootstrap
+from common.stats import compare_methods, format_mean_se, mean_se
 from common.tables import markdown_table
 
 from .problems import relative_l2_per_sample
@@ -67,12 +67,12 @@ def summarize(results: dict) -> dict:
 
 
 def ratios_to_fft(summary: dict) -> dict:
-    """{transform: {grid: paired bootstrap of error / FFT's error}} over (seed, test sample) pairs (the same
+    """{transform: {grid: two-level paired bootstrap of error / FFT's error}} (seeds, then test samples; the same
     seeds and samples at every grid, so intervals at different grids compare like with like)."""
     if "fft" not in summary:
         return {}
-    return {transform: {grid: paired_bootstrap(values["per_seed_per_sample"],
-                                               summary["fft"][grid]["per_seed_per_sample"], "ratio")
+    return {transform: {grid: compare_methods(values["per_seed_per_sample"],
+                                              summary["fft"][grid]["per_seed_per_sample"], "ratio")
                         for grid, values in by_grid.items()}
             for transform, by_grid in summary.items() if transform != "fft"}
 
@@ -95,8 +95,8 @@ def markdown(report: dict) -> str:
     summary, grids = report["summary"], report["grids"]
     lines = [f"# Zero-shot super-resolution: trained at {report['train_grid']}, evaluated at {', '.join(grids)}", "",
              "Relative L2 over the predicted block, mean ± s.e. over seeds (each seed: mean over the test "
-             "samples); ratio to the FFT FNO at the same grid with its 95 % paired bootstrap interval over "
-             "(seed, test sample) pairs. No retraining: learned transforms are resampled to each grid "
+             "samples); ratio to the FFT FNO at the same grid with its 95 % two-level paired bootstrap interval "
+             "(seeds, then test samples within a seed). No retraining: learned transforms are resampled to each grid "
              "(`LearnableDFT.resized`).", ""]
     header = (["transform"] + [f"{g}" for g in grids] + [f"{g} / fft [95 % CI]" for g in grids]
               + ["max Monarch residual"])

@@ -122,7 +122,7 @@ def test_bootstrap_of_identical_runs_contains_zero_and_finds_a_shift():
     rng = np.random.default_rng(0)
     runs = rng.normal(30, 2, size=(3, 10))
     same = protocol_report.difference(_fake_result(runs, runs.copy()), "a", "b", "exact", 4.0, n_resamples=500)
-    assert same["estimate"] == 0 and same["low"] <= 0 <= same["high"] and same["n_pairs"] == 30
+    assert same["estimate"] == 0 and same["low"] <= 0 <= same["high"] and (same["n_seeds"], same["n_samples"]) == (3, 10)
     shifted = protocol_report.difference(_fake_result(runs + 1.0 + rng.normal(0, 0.1, runs.shape), runs), "a", "b",
                                          "exact", 4.0, n_resamples=500)
     assert 0.8 < shifted["low"] < 1.0 < shifted["high"] < 1.2
@@ -133,7 +133,7 @@ def test_bootstrap_of_identical_runs_contains_zero_and_finds_a_shift():
         if c["model"] == "b":
             c["seed"] = None
     tiled = protocol_report.difference(base, "a", "b", "exact", 4.0, n_resamples=500)
-    assert tiled["n_pairs"] == 30 and tiled["estimate"] == pytest.approx(runs.mean() - runs[0].mean())
+    assert (tiled["n_seeds"], tiled["n_samples"]) == (3, 10) and tiled["estimate"] == pytest.approx(runs.mean() - runs[0].mean())
 
 
 def test_gpu_preset_dry_run_at_tiny_size_writes_the_report_and_resumes(datasets):

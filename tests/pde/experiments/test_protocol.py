@@ -98,7 +98,8 @@ def test_bootstrap_interval_contains_one_for_identical_runs_and_not_for_a_better
     assert same["low"] <= 1 <= same["high"] and same["estimate"] == pytest.approx(1)
     assert better["high"] < 1 and better["estimate"] == pytest.approx(0.7, abs=0.03)
     assert comparisons[("monarch", "dense")]["high"] < 1
-    assert same["n_pairs"] == 120
+    assert (same["n_seeds"], same["n_samples"]) == (3, 40)
+    assert same["t_interval"]["low"] <= 1 <= same["t_interval"]["high"]
 
 
 def test_seeds_differ_repeat_exactly_resume_and_report(ns_file, tmp_path, monkeypatch):
