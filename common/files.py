@@ -35,6 +35,21 @@ def atomic_path(path, mode: int = 0o666):
             os.remove(tmp)
 
 
+def check_output_parent(path, option: str = "--out") -> Path:
+    """ConfigError (before anything is written) when no folder can be made for `path`: some ancestor
+    is an existing file. Returns the path."""
+    from common.errors import ConfigError
+
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{option} {path}: {parent} is a file, not a folder",
+                                  hint=f"choose an {option} outside {parent}")
+            break
+    return path
+
+
 def write_text_atomic(path, text: str) -> Path:
     """Write `text` to `path` atomically; returns the path."""
     with atomic_path(path) as tmp:

@@ -59,6 +59,9 @@ def files(tmp_path_factory):
     scan = (root / "mri" / "SIM_000.h5").read_bytes()
     (mri_cut / "SIM_000.h5").write_bytes(scan[:len(scan) // 3])
     (root / "results").mkdir()
+    (root / "some.txt").write_text("keep me\n")
+    (root / "foreign").mkdir()
+    (root / "foreign" / "notes.txt").write_text("keep me too\n")
     return root
 
 
@@ -125,6 +128,22 @@ CLI_CASES = [
     ("mri compare accel", cli("mri", "compare", "--data", "{r}/mri", "--accelerations", "-2", "--n-train-scans", "1",
                               "--epochs", "1", "--quiet", "--out", "{r}/o/mc2"),
      r"accelerations?"),
+    # issue 24: inputs a new user tried
+    ("data out under file", cli("data", "ns-tiny", "--out", "{r}/some.txt/x.h5"), r"some.txt is a file, not a folder"),
+    ("mri-sim out is file", cli("data", "mri-sim", "--preset", "tiny", "--out", "{r}/some.txt"),
+     r"some.txt is a file; expected a folder"),
+    ("mri-sim out foreign", cli("data", "mri-sim", "--preset", "tiny", "--out", "{r}/foreign"),
+     r"non-empty folder that holds no simulated dataset"),
+    ("data seed 2**70", cli("data", "ns-tiny", "--seed", str(2 ** 70), "--out", "{r}/o/x.h5"), r"--seed .*2\*\*63"),
+    ("mri-sim seed 2**70", cli("data", "mri-sim", "--preset", "tiny", "--seed", str(2 ** 70), "--out", "{r}/o/s2"),
+     r"--seed"),
+    ("pde train seed 2**70", cli("pde", "train", "{r}/ns.h5", "--seed", str(2 ** 70), "--out", "{r}/o/p11"), r"--seed"),
+    ("pde train modes -4", cli("pde", "train", "{r}/ns.h5", "--n-modes=-4,4", "--out", "{r}/o/p12"),
+     r"--n-modes -4,4; expected integers ≥ 1"),
+    ("pde train modes 0", cli("pde", "train", "{r}/ns.h5", "--n-modes", "0,0", "--out", "{r}/o/p13"),
+     r"--n-modes 0,0; expected integers ≥ 1"),
+    ("pde train modes big", cli("pde", "train", "{r}/ns.h5", "--n-modes", "64,64", "--out", "{r}/o/p14"),
+     r"--n-modes 64,64 does not fit the grid"),
 ]
 
 
@@ -266,3 +285,13 @@ def test_a_bug_keeps_its_traceback(files, monkeypatch):
 
 def test_the_table_is_large_enough():
     assert len(CLI_CASES) + len(API_CASES) + len(_monarch()) >= 30
+
+
+def test_refused_outputs_lose_nothing(files, capsys):
+    """The issue-24 refusals leave the user's file and folder exactly as they were."""
+    for argv in (["data", "ns-tiny", "--out", f"{files}/some.txt/x.h5"],
+                 ["data", "mri-sim", "--preset", "tiny", "--out", f"{files}/some.txt"],
+                 ["data", "mri-sim", "--preset", "tiny", "--out", f"{files}/foreign"]):
+        assert _run_main(argv) == 2
+    assert (files / "some.txt").read_text() == "keep me\n"
+    assert sorted(p.name for p in (files / "foreign").iterdir()) == ["notes.txt"]

@@ -2,6 +2,22 @@
 layout), `data import-bart` (BART .cfl arrays → that layout) and `bench mri-data` (simulation and reader throughput)."""
 
 
+def _check_out_folder(out) -> None:
+    """ConfigError before anything is written when `out` is a file, sits under a file, or is a folder of
+    other files (no meta.json of a simulated dataset): the simulation would mix its scans into them."""
+    from pathlib import Path
+
+    from common.errors import ConfigError
+    from common.files import check_output_parent
+
+    out = check_output_parent(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; expected a folder for the scans", hint="choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").exists():
+        raise ConfigError(f"--out {out} is a non-empty folder that holds no simulated dataset (no meta.json)",
+                          hint="choose a new or empty folder, or the folder of an earlier `data mri-sim` run")
+
+
 def _simulate(args):
     from common.errors import ConfigError
     from mri.data.mismatch import parse_mismatch
@@ -18,6 +34,9 @@ def _simulate(args):
         accelerations=tuple(float(a) for a in args.accelerations) if args.accelerations else None,
         snr_db=tuple(args.snr) if args.snr else None, **parse_mismatch(args.mismatch))
     out = args.out or f"datasets/mri-sim-{args.preset}"
+    _check_out_folder(out)
+    if args.seed is not None and not 0 <= args.seed < 2 ** 31:  # numpy / torch seeds of each scan
+        raise ConfigError(f"--seed {args.seed}; expected an integer in [0, 2**31)")
     paths = simulate_dataset(config.validate(), out, progress=not args.quiet)
     sizes = ", ".join(f"{len(v)} {k}" for k, v in read_splits(out).items())
     print(f"{len(paths)} scans ({sizes}; one subject each, splits in {out}/meta.json) in the SKM-TEA layout "

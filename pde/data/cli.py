@@ -7,12 +7,18 @@ are imported only inside the handlers.
 
 def _generate(args):
     from common.device import resolve_device
+    from common.errors import ConfigError
+    from common.files import check_output_parent
     from pde.data.presets import configure, generate
 
     # Every option is checked (configure → validate, resolve_device) before any file is created.
     preset = configure(args.preset, n=args.n, res=args.res, gen_res=args.gen_res, dt=args.dt,
                        batch_size=args.batch_size)
     device = resolve_device(args.device)
+    if args.seed >= 2 ** 63:  # negative seeds are refused by configure; numpy/torch overflow beyond 64 bits
+        raise ConfigError(f"--seed {args.seed}; expected an integer in [0, 2**63)")
+    if args.out:
+        check_output_parent(args.out)
     path = generate(preset, args.out, seed=args.seed, device=device, overwrite=args.overwrite,
                     progress=not args.quiet)
     print(f"wrote {path} ({preset.n} samples: {preset.n_train} train + {preset.n_test} test)")

@@ -109,6 +109,10 @@ class TrainConfig:
             raise ConfigError(f"n_layers = {self.n_layers}, t_in = {self.t_in}; expected integers ≥ 1")
         if self.resume and not self.run_dir:
             raise ConfigError("--resume needs the run folder to continue", hint="pass --out RUN_FOLDER")
+        if not 0 <= self.seed < 2 ** 63:  # torch.manual_seed overflows beyond 64 bits
+            raise ConfigError(f"--seed {self.seed}; expected an integer in [0, 2**63)")
+        if self.n_modes is not None and any(m < 1 for m in self.n_modes):
+            raise ConfigError(f"--n-modes {','.join(map(str, self.n_modes))}; expected integers ≥ 1 per axis")
 
 
 def default_run_dir(transform: str) -> str:
@@ -154,6 +158,10 @@ def prepare(config: TrainConfig, with_test: bool = True):
     n_modes = tuple(config.n_modes) if config.n_modes else defaults["n_modes"]
     hidden = config.hidden_channels or defaults["hidden_channels"]
     grid = tuple(train.x.shape[2:])
+    # only the user's own counts: the equation's defaults are sized for the presets' grids
+    if config.n_modes and (len(n_modes) != len(grid) or any(m > g for m, g in zip(n_modes, grid))):
+        raise ConfigError(f"--n-modes {','.join(map(str, n_modes))} does not fit the grid {grid}; expected one "
+                          "count per axis, each ≤ that axis's size", hint="lower --n-modes")
     torch.manual_seed(config.seed)
     try:
         model = build_fno(config.transform, n_modes, in_channels=train.x.shape[1], out_channels=1 if autoregressive
