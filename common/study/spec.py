@@ -96,7 +96,7 @@ class Tuning:
     `max_widenings` times."""
     trials: int = 20
     epochs: int = 20
-    pruner: str = "hyperband"
+    pruner: str = "successive-halving"  # resume-exact (Hyperband assigns brackets by trial number)
     min_epochs: int = 2
     reduction: int = 3
     edge: float = 0.1

@@ -1,0 +1,183 @@
+"""Equal-budget tuning with Optuna that brackets its optimum (`tune`).
+
+Every tuned method gets the same number of trials over the same log-uniform range of each knob it
+shares with others (`StudySpec.space`); its extra knobs (transform lr) are searched inside that budget.
+A trial trains up to `Tuning.epochs` and reports its validation metric every epoch; the pruner
+(Hyperband or successive halving, Optuna's) stops poor trials early, so a CPU affords ≥ 20 trials per
+method. A trial's value is its best validation metric (lower is better).
+
+Bracketing: a chosen value in the outer `Tuning.edge` fraction (log scale) of its range is
+*unbracketed*; that end of the range is widened by a decade — for every method that tunes the knob, so
+shared ranges stay equal — and every tuned method runs `extra_trials` more, until each choice is
+interior or `max_widenings` is reached. `bracketing` in the result says which choices are still on an
+edge. The widened ranges are stored in the Optuna study (user attribute "ranges"), so a resumed study
+continues with them.
+
+Storage: an Optuna storage URL (SQLite inside the study folder, or an RDB URL shared by workers on
+several machines); one Optuna study per (cell, method), named "<study>/<cell>/<method>".
+Reproducible: trial k of a method is proposed by a TPE sampler seeded with `sampler_seed + k` from the
+history before it, so a killed study resumes to the same trial history (a trial the kill left RUNNING
+is marked failed and its parameters are run again first). That holds for the successive-halving
+pruner (the default); Hyperband assigns brackets by trial number, which the failed trial shifts.
+An objective stops a pruned trial by raising `optuna.TrialPruned` when `report` returns True.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from .spec import Knob, StudySpec
+
+#: objective(params, report) -> value; report(epoch, value) returns True when the trial should stop (pruned)
+Objective = Callable[[dict, Callable[[int, float], bool]], float]
+
+
+def position(value: float, knob: Knob) -> float:
+    """Where `value` lies in the knob's range, 0 (low end) … 1 (high end), on the log scale."""
+    if knob.log:
+        return (math.log(value) - math.log(knob.low)) / (math.log(knob.high) - math.log(knob.low))
+    return (value - knob.low) / (knob.high - knob.low)
+
+
+def edge_of(value: float, knob: Knob, edge: float) -> str | None:
+    """"low" / "high" when `value` is in the outer `edge` fraction of the range at that end, else None."""
+    where = position(value, knob)
+    return "low" if where < edge else "high" if where > 1 - edge else None
+
+
+def widened(knob: Knob, side: str) -> Knob:
+    """The knob's range with one end moved out by a decade (a factor 10 on the log scale)."""
+    if side == "low":
+        return Knob(knob.low / 10, knob.high, knob.log)
+    return Knob(knob.low, knob.high * 10, knob.log)
+
+
+def _pruner(spec: StudySpec):
+    import optuna
+
+    t = spec.tuning
+    if t.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=t.min_epochs, max_resource=t.epochs,
+                                              reduction_factor=t.reduction)
+    if t.pruner == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=t.min_epochs, reduction_factor=t.reduction)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(spec: StudySpec, cell_label: str, method: str, storage: str):
+    """The Optuna study of one (cell, method), created or loaded from `storage`."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(study_name=f"{spec.name}/{cell_label}/{method}", storage=storage,
+                               direction="minimize", pruner=_pruner(spec), load_if_exists=True)
+
+
+def _settle_stale_trials(study) -> None:
+    """Trials a killed process left RUNNING: failed, and their parameters queued to run again first
+    (single-worker storages only; see `tune`)."""
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study.enqueue_trial(trial.params, skip_if_exists=False)
+
+
+def _finished(study) -> list:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def run_trials(study, knobs: dict[str, Knob], target: int, objective: Objective, sampler_seed: int,
+               progress: Callable[[str], None] | None = None) -> None:
+    """Run trials of `study` until `target` have finished (complete or pruned), each one proposed by a
+    TPE sampler seeded by its index (reproducible from the history alone)."""
+    import optuna
+
+    while len(_finished(study)) < target:
+        index = len(_finished(study))
+        study.sampler = optuna.samplers.TPESampler(seed=sampler_seed + index)
+        trial = study.ask({name: optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
+                           for name, k in knobs.items()})
+        if progress:
+            progress(f"trial {index + 1}/{target}")
+
+        def report(epoch: int, value: float, trial=trial) -> bool:
+            trial.report(float(value), int(epoch))
+            return trial.should_prune()
+
+        try:
+            value = objective(dict(trial.params), report)
+        except optuna.TrialPruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
+        except Exception:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        if trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, float(value))
+
+
+def best_trial(study):
+    """The completed trial with the lowest value (None when no trial completed)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return min(done, key=lambda t: t.value) if done else None
+
+
+def tune(spec: StudySpec, cell_label: str, objectives: dict[str, Objective], storage: str,
+         single_worker: bool = True, progress: Callable[[str], None] | None = None) -> dict:
+    """Tune every method of `objectives` (the spec's tuned methods) with the same budget, widening
+    unbracketed ranges; returns {"ranges": {knob: [low, high]}, "rounds": n, "methods": {method:
+    {"chosen", "value", "trials": [...], "bracketing": {knob: "interior" | "low edge" | "high edge"}}}}.
+
+    single_worker: this process is the only one using `storage` for these studies (SQLite in the study
+    folder), so trials left RUNNING are stale; with a shared RDB storage pass False."""
+    methods = [m for m in spec.tuned_methods() if m.name in objectives]
+    studies = {m.name: open_study(spec, cell_label, m.name, storage) for m in methods}
+    anchor = studies[methods[0].name]
+    ranges = {k: Knob(*v) for k, v in anchor.user_attrs.get("ranges", {}).items()} or dict(spec.space)
+    rounds = int(anchor.user_attrs.get("rounds", 0))
+    t = spec.tuning
+    while True:
+        target = t.trials + rounds * t.extra_trials  # the same for every method
+        for method in methods:
+            study = studies[method.name]
+            if single_worker:
+                _settle_stale_trials(study)
+            knobs = {k: ranges[k] for k in method.knobs}
+            say = (lambda text, name=method.name: progress(f"tuning {cell_label}/{name}: {text}")) if progress else None
+            run_trials(study, knobs, target, objectives[method.name], t.sampler_seed, say)
+        unbracketed = {}
+        for method in methods:
+            best = best_trial(studies[method.name])
+            for knob in method.knobs if best else ():
+                side = edge_of(best.params[knob], ranges[knob], t.edge)
+                if side:
+                    unbracketed.setdefault(knob, set()).add(side)
+        if not unbracketed or rounds >= t.max_widenings:
+            break
+        for knob, sides in unbracketed.items():
+            for side in sorted(sides):
+                ranges[knob] = widened(ranges[knob], side)
+        rounds += 1
+        anchor.set_user_attr("ranges", {k: [v.low, v.high, v.log] for k, v in ranges.items()})
+        anchor.set_user_attr("rounds", rounds)
+    result = {"ranges": {k: [v.low, v.high] for k, v in ranges.items()}, "rounds": rounds, "methods": {}}
+    for method in methods:
+        study, best = studies[method.name], best_trial(studies[method.name])
+        status = {k: ({"low": "low edge", "high": "high edge"}.get(edge_of(best.params[k], ranges[k], t.edge), "interior")
+                      if best else "no completed trial") for k in method.knobs}
+        result["methods"][method.name] = {
+            "chosen": dict(best.params) if best else None, "value": best.value if best else None,
+            "bracketing": status,
+            "trials": [{"number": tr.number, "state": tr.state.name, "params": dict(tr.params), "value": tr.value,
+                        "epochs": len(tr.intermediate_values)} for tr in study.get_trials(deepcopy=False)]}
+    return result
+
+
+__all__ = ["tune", "run_trials", "open_study", "best_trial", "position", "edge_of", "widened", "Objective"]
