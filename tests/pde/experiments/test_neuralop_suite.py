@@ -2,8 +2,11 @@
 neuralop package at test time, with only the conv substituted: SpectralConv → TransformSpectralConv
 (kinds dense and monarch, no grid argument), FNO(conv_module=...), UNO(integral_operator=...). The
 substituted copies are written to a temporary folder and run by pytest in a subprocess; nothing of
-their code is committed here. Slow (hundreds of cases): run with -m slow."""
+their code is committed here. Slow (426 cases per kind, ≈ 2.5 min for dense on 2 cores; the monarch
+run has not been timed to its end yet), so it is opt-in to keep the default suite near 10 minutes:
+    RUN_NEURALOP_SUITE=1 python -m pytest -q tests/pde/experiments/test_neuralop_suite.py"""
 import functools
+import os
 import pathlib
 import subprocess
 import sys
@@ -45,9 +48,11 @@ def write_substituted(folder: pathlib.Path, kind: str) -> list[pathlib.Path]:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["dense", "monarch"])
 def test_neuralop_tests_pass_with_the_learnable_conv(kind, tmp_path):
+    if not os.environ.get("RUN_NEURALOP_SUITE"):
+        pytest.skip("opt-in (hundreds of neuraloperator cases): set RUN_NEURALOP_SUITE=1")
     paths = write_substituted(tmp_path, kind)
     repo = pathlib.Path(__file__).resolve().parents[3]
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
                              *map(str, paths)], cwd=tmp_path, capture_output=True, text=True,
-                            env={**__import__("os").environ, "PYTHONPATH": str(repo)})
+                            env={**os.environ, "PYTHONPATH": str(repo)})
     assert result.returncode == 0, result.stdout[-4000:]
