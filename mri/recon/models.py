@@ -27,7 +27,8 @@ def _zero_filled(shape, spec: ModelSpec, cfg: dict):
 
 
 def _classical(shape, spec: ModelSpec, cfg: dict):
-    return ClassicalRecon(spec.options["method"], cfg.get("lamda"), cfg.get("max_iter", 30))
+    extra = {k: cfg[k] for k in ("wavelet", "random_shifts", "seed") if k in cfg}  # l1-wavelet's options
+    return ClassicalRecon(spec.options["method"], cfg.get("lamda"), cfg.get("max_iter", 30), **extra)
 
 
 def _unet(shape, spec: ModelSpec, cfg: dict):
@@ -47,7 +48,7 @@ BUILDERS = {"zero-filled": _zero_filled, "classical": _classical, "unet": _unet,
 def build_model(name: str, shape, scale: str = "small", **overrides):
     """A fresh model `name` (see model_names) for (H, W) slices; `scale` picks DEFAULTS, `overrides`
     replace single settings (steps, resblocks, channels, step_size, cg_iters, cg_lambda, unet_chans,
-    unet_pools, lamda, max_iter). Raises ConfigError for an unknown name or scale."""
+    unet_pools, lamda, max_iter; l1-wavelet: wavelet, random_shifts, seed). Raises ConfigError for an unknown name or scale."""
     from common.errors import ConfigError
 
     spec = spec_of(name)
