@@ -295,3 +295,12 @@ def test_refused_outputs_lose_nothing(files, capsys):
         assert _run_main(argv) == 2
     assert (files / "some.txt").read_text() == "keep me\n"
     assert sorted(p.name for p in (files / "foreign").iterdir()) == ["notes.txt"]
+
+
+def test_a_single_test_sample_says_why_there_is_no_standard_error(files, capsys, tmp_path):
+    """`pde train` with one test sample: the summary says "(n=1)" instead of printing "± nan"."""
+    code = run.main(["pde", "train", str(files / "ns.h5"), "--n-train", "5", "--n-val", "1", "--n-test", "1",
+                     "--epochs", "1", "--batch-size", "2", "--n-modes", "4,4", "--hidden-channels", "4",
+                     "--t-in", "2", "--t-out", "1", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0 and "(n=1)" in out and "nan" not in out.lower()

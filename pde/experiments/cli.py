@@ -23,7 +23,10 @@ def _train(args):
     run_dir = train(config)
     if distributed_context(config.device).is_main:  # the test split, once, by the validation-selected model
         report = evaluate(run_dir / "best.pt", out_dir=run_dir, device=config.device, trust=config.trust_checkpoint)
-        print(f"{run_dir}: test relative L2 {report['rel_l2_mean']:.4f} ± {report['rel_l2_se']:.4f} "
+        from common.stats import format_mean_se
+
+        # one test sample has no standard error: format_mean_se says "(n=1)" instead of "± nan"
+        print(f"{run_dir}: test relative L2 {format_mean_se(report['rel_l2_mean'], report['rel_l2_se'])} "
               f"(best.pt, epoch {report['epoch']})")
 
 
