@@ -304,3 +304,16 @@ def test_a_single_test_sample_says_why_there_is_no_standard_error(files, capsys,
                      "--t-in", "2", "--t-out", "1", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0 and "(n=1)" in out and "nan" not in out.lower()
+
+
+def test_training_on_a_dataset_too_small_for_a_test_split_is_refused_before_any_file(tmp_path, capsys):
+    """A 2-sample file (the generator's default split leaves no test sample) used to end in a torch.cat
+    traceback after training; now: exit 2, one line, no run folder."""
+    assert run.main(["data", "ns-tiny", "--n", "2", "--res", "16", "--gen-res", "16", "--dt", "0.25", "--quiet",
+                     "--out", str(tmp_path / "ns2.h5")]) == 0
+    capsys.readouterr()
+    code = _run_main(["pde", "train", str(tmp_path / "ns2.h5"), "--epochs", "1", "--n-modes", "4,4",
+                      "--hidden-channels", "4", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no test samples" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

@@ -146,6 +146,10 @@ def prepare(config: TrainConfig, with_test: bool = True):
     if n_val >= n_train:
         raise ConfigError(f"n_val = {n_val} leaves no training samples out of n_train = {n_train}",
                           hint="lower --n-val or raise --n-train")
+    if n_test < 1:  # training ends with the test evaluation of best.pt: refuse before any file is written
+        raise ConfigError(f"{config.dataset} leaves no test samples (n_train = {n_train}, n_test = {n_test}, "
+                          f"{n_total} samples in the file)",
+                          hint="generate more samples (run.py data … --n), or pass --n-train / --n-test that fit")
     try:
         train_data, test_data = train_test_split(data, n_train, n_test)
     except ValueError as error:
