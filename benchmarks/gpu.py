@@ -268,6 +268,16 @@ def section_ns_generation(ctx) -> dict:
 RUNNERS = {name: globals()[f"section_{name}"] for name in SECTIONS}
 
 
+def _finish_section(results: dict, name: str, tic: float, on_section_end) -> None:
+    """Record a section's seconds, print its one status line and hand the rows so far to the callback."""
+    results[name]["seconds"] = time.perf_counter() - tic
+    print(f"[bench gpu] {name}: {results[name]['status']} ({results[name]['seconds']:.1f} s)"
+          + (f" — {results[name].get('error') or results[name].get('reason')}"
+             if results[name]["status"] != "ok" else ""), flush=True)
+    if on_section_end:
+        on_section_end(results)
+
+
 def run_sections(ctx, sections=SECTIONS, on_section_end=None) -> dict:
     """{section: {"status": ok | error | skipped, "seconds", ...result or "error"/"reason"}}; a section
     left when the budget is spent is skipped with that reason."""
@@ -286,12 +296,7 @@ def run_sections(ctx, sections=SECTIONS, on_section_end=None) -> dict:
             except Exception as error:  # a broken part must not cost the measurements of the others
                 results[name] = {"status": "error", "error": _error_text(error),
                                  "traceback": traceback.format_exc()[-3000:]}
-        results[name]["seconds"] = time.perf_counter() - tic
-        print(f"[bench gpu] {name}: {results[name]['status']} ({results[name]['seconds']:.1f} s)"
-              + (f" — {results[name].get('error') or results[name].get('reason')}"
-                 if results[name]["status"] != "ok" else ""), flush=True)
-        if on_section_end:
-            on_section_end(results)
+        _finish_section(results, name, tic, on_section_end)
     return results
 
 
@@ -354,12 +359,7 @@ def run_sections_isolated(ctx, sections, work: Path, on_section_end=None) -> dic
             results[name] = run_section_isolated(name, ctx, work)
             if name == "ceilings" and results[name]["status"] == "ok":
                 ctx["ceilings"] = {k: v for k, v in results[name].items() if k not in ("status", "seconds")}
-        results[name]["seconds"] = time.perf_counter() - tic
-        print(f"[bench gpu] {name}: {results[name]['status']} ({results[name]['seconds']:.1f} s)"
-              + (f" — {results[name].get('error') or results[name].get('reason')}"
-                 if results[name]["status"] != "ok" else ""), flush=True)
-        if on_section_end:
-            on_section_end(results)
+        _finish_section(results, name, tic, on_section_end)
     return results
 
 
