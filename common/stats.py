@@ -130,7 +130,7 @@ def seed_t_interval(a, b, statistic: str = "ratio", level: float = 0.95) -> dict
 
     a, b = _paired_arrays(a, b)
     per_seed = comparison(a.mean(axis=1), b.mean(axis=1), statistic)
-    mean, se = mean_se(per_seed) if per_seed.size > 1 else (float(per_seed[0]), math.nan)
+    mean, se = mean_se(per_seed)  # one seed: NaN s.e., so NaN bounds
     half = float(scipy_stats.t.ppf(0.5 + level / 2, per_seed.size - 1)) * se if per_seed.size > 1 else math.nan
     return {"method": "seed t-interval", "statistic": statistic, "estimate": mean, "low": mean - half,
             "high": mean + half, "level": level, "n_seeds": int(per_seed.size),
