@@ -1,7 +1,9 @@
-"""The study engine shared by `pde` and `mri` (in progress): so far the declarative spec
-(`common.study.spec.StudySpec`) and equal-budget Optuna tuning that brackets its optimum
-(`common.study.tuning.tune`) and the convergence rule (`common.study.convergence`); the runner, the application presets and the one
-report writer follow (issue 19)."""
+"""The study engine shared by `pde` and `mri`: a declarative spec (`spec.StudySpec`), equal-budget
+Optuna tuning that brackets its optimum (`tuning.tune`), the convergence rule (`convergence`), the runner
+(`runner.run_study`: spec → plan → tuning → final runs over seeds → test evaluation, resumable), the
+results document with two-level intervals (`results.collect`), the one report writer (`report`) and the
+`run.py <application> study` sub-command (`cli.register_study`). An application supplies only a
+`runner.StudyApplication` and its presets."""
 from .spec import Comparison, Knob, Method, Schedule, Stopping, StudySpec, Tuning
 
 __all__ = ["StudySpec", "Method", "Knob", "Schedule", "Stopping", "Tuning", "Comparison"]

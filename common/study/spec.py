@@ -255,6 +255,9 @@ class StudySpec:
             raise ConfigError("stopping.window must be in (0, 1) and stopping.min_gain ≥ 0")
         if not self.seeds:
             raise ConfigError("a study needs at least one final seed")
+        if self.jobs < 1 or self.threads < 1:
+            raise ConfigError(f"jobs = {self.jobs}, threads = {self.threads}; expected integers ≥ 1",
+                              hint="pass --jobs / --threads ≥ 1")
         if self.tune_seed in self.seeds:
             raise ConfigError(f"tune_seed {self.tune_seed} is also a final seed",
                               hint="tuning seeds must differ from final seeds")

@@ -1,0 +1,125 @@
+"""`run.py <application> study …`: one sub-command for every application's studies (`register_study`).
+
+    python run.py pde study burgers-cpu --out runs/pde/study-burgers --dry-run   # the plan, with measured s/epoch
+    python run.py pde study burgers-cpu --out runs/pde/study-burgers             # run or resume it
+    python run.py pde study my_study.toml --out runs/x --jobs 2                  # a spec file
+    python run.py pde study burgers-cpu --out runs/pde/study-burgers --report-only
+
+The application passes its `StudyApplication` factory and its presets ({name: () -> StudySpec}); the
+handler resolves the spec (preset or file, then the command-line overrides), and runs `run_study` and
+`write_report`. Reports go to OUT/report.{md,json,png} and, with --results-stem, also to
+benchmarks/results/<stem>.{md,json,png} (never over a finished report without --overwrite).
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from common.errors import ConfigError, RunExistsError
+
+
+def _seeds(text: str) -> tuple:
+    try:
+        seeds = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}; expected a comma list of integers (e.g. 0,1,2,3,4)") from None
+    if any(not 0 <= s < 2 ** 31 for s in seeds):
+        raise ConfigError(f"--seeds {text!r}; expected integers in [0, 2**31)")
+    return seeds
+
+
+def resolve_spec(name_or_file: str, presets: dict, application: str, args=None):
+    """The StudySpec of a preset name or a .toml/.json file, with the command-line overrides applied."""
+    from .spec import StudySpec
+
+    if name_or_file in presets:
+        spec = presets[name_or_file]()
+    elif Path(name_or_file).suffix in (".toml", ".json"):
+        spec = StudySpec.from_file(name_or_file)
+    else:
+        raise ConfigError(f"{name_or_file!r} is neither a {application} study preset nor a .toml/.json spec file",
+                          hint=f"presets: {', '.join(sorted(presets))}")
+    if spec.application != application:
+        raise ConfigError(f"study {spec.name} is a {spec.application} study, not a {application} one",
+                          hint=f"run it with run.py {spec.application} study")
+    if args is not None:
+        changes = {"seeds": _seeds(args.seeds) if args.seeds else None, "device": args.device,
+                   "jobs": args.jobs, "threads": args.threads}
+        spec = spec.replace(**changes)
+    return spec
+
+
+def _handler(app_factory, presets: dict, application: str):
+    def handle(args):
+        from .report import write_report
+        from .runner import measure, plan, run_study
+
+        spec = resolve_spec(args.spec, presets, application, args)
+        out = Path(args.out or f"runs/{application}/study-{spec.name}")
+        command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        app = app_factory()
+        if args.dry_run:
+            seconds = {}
+            if args.measure:
+                from .runner import open_folder
+
+                open_folder(spec, out, args.overwrite)
+                for cell in spec.cells:
+                    app.prepare(spec, cell)
+                seconds = measure(app, spec, out, device=spec.device)
+            print(f"study {spec.name}: {len(spec.methods)} methods × {len(spec.cells)} cell(s), "
+                  f"seeds {list(spec.seeds)}")
+            print(plan(spec, seconds).text())
+            return
+        if args.report_only:
+            import json
+
+            path = out / "results.json"
+            if not path.exists():
+                raise ConfigError(f"{out} holds no results.json", hint="run the study first (without --report-only)")
+            results = json.loads(path.read_text())
+        else:
+            results = run_study(spec, app, out, storage=args.storage, overwrite=args.overwrite,
+                                phases=("tune",) if args.tune_only else ("tune", "final"))
+            if args.tune_only:
+                print(f"tuning of {spec.name} finished: {out / 'tuning'}")
+                return
+        paths = write_report(results, out, "report", command)
+        print(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
+        if args.results_stem:
+            target = Path("benchmarks/results")
+            if (target / f"{args.results_stem}.md").exists() and not args.overwrite:
+                raise RunExistsError(f"benchmarks/results/{args.results_stem}.md exists; not overwriting it",
+                                     hint="pass --overwrite to replace it")
+            paths = write_report(results, target, args.results_stem, command)
+            print(f"wrote {paths['md']}")
+    return handle
+
+
+def register_study(group, app_factory, presets: dict, application: str) -> None:
+    """Add `study` to an application's run.py group (`app_factory()` -> its StudyApplication)."""
+    text = (f"a {application} study: equal-budget Optuna tuning that brackets its optimum, final runs over seeds "
+            "to convergence, two-level intervals, one report")
+    p = group.add_parser("study", help=text, description=text)
+    p.add_argument("spec", metavar="PRESET|FILE", help=f"a preset ({', '.join(sorted(presets))}) or a .toml/.json spec")
+    p.add_argument("--out", metavar="FOLDER", help=f"study folder (default: runs/{application}/study-<name>); "
+                   "rerunning into it resumes")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (trials, runs, epochs, hours) and stop")
+    p.add_argument("--measure", action="store_true",
+                   help="with --dry-run: measure seconds per epoch (2 epochs per method) for the time estimate")
+    p.add_argument("--seeds", metavar="LIST", help="final seeds, comma list (default: the spec's)")
+    p.add_argument("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: the spec's)")
+    p.add_argument("--jobs", type=int, metavar="N", help="final runs in parallel processes (default: the spec's)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads per run (default: the spec's)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage shared by several workers (an RDB URL; "
+                   "default: SQLite in the study folder)")
+    p.add_argument("--tune-only", action="store_true", help="stop after tuning (workers sharing --storage)")
+    p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
+    p.add_argument("--results-stem", metavar="STEM", help="also write benchmarks/results/STEM.{md,json,png}")
+    p.add_argument("--overwrite", action="store_true", help="replace a study folder holding another spec, "
+                   "or an existing benchmarks/results report")
+    p.set_defaults(func=_handler(app_factory, presets, application))
+
+
+__all__ = ["register_study", "resolve_spec"]

@@ -1,0 +1,169 @@
+"""The one report writer of every study: markdown, JSON and a figure from a results document
+(`common.study.results.collect`), so a report can be regenerated from its JSON alone
+(`write_report(json.load(...), ...)`).
+
+The markdown states what a reader needs to trust a comparison: per cell the methods' test metric (mean
+over seeds ± standard error over seeds), parameters, seconds per epoch, the chosen point with its
+bracketing, the tuning trials, and how many final runs converged by the spec's rule; then each comparison
+with its two-level 95 % interval (and the seed-level t-interval beside it), the published baselines
+and everything still missing, unbracketed or unconverged. The figure: median validation curves per
+method and cell, and the comparisons' intervals.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from common.files import write_json_atomic, write_text_atomic
+from common.stats import format_interval, format_mean_se
+
+
+def _fmt(value, digits=4):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _params_text(chosen: dict | None) -> str:
+    return ", ".join(f"{k} {v:.3g}" for k, v in (chosen or {}).items()) or "–"
+
+
+def _parameters_text(info: dict) -> str:
+    p = info.get("parameters")
+    if isinstance(p, dict):
+        total, transform = p.get("total"), p.get("transform")
+        return f"{total:,}" + (f" ({transform:,} transform)" if transform else "") if total is not None else "–"
+    return f"{p:,}" if isinstance(p, int) else "–"
+
+
+def markdown(results: dict, command: str | None = None) -> str:
+    spec = results["spec"]
+    metric = spec["metric"]
+    status = results["status"]
+    lines = [f"# Study `{results['study']}` ({results['application']})", ""]
+    if not status["complete"]:
+        lines += [f"**Partial result**: {len(status['missing'])} final run(s) not finished "
+                  f"({', '.join(status['missing'][:6])}{' …' if len(status['missing']) > 6 else ''}). "
+                  "Rerun the same command to resume.", ""]
+    env = results.get("environment", {})
+    lines += [f"Created {results['created']}; Python {env.get('python')}, torch {env.get('torch')}, "
+              f"{env.get('machine')}, device `{spec['device']}`, {spec['threads']} thread(s) per run.", ""]
+    if command:
+        lines += ["Reproduce:", "", "```", command, "```", ""]
+    t, s = spec["tuning"], spec["stopping"]
+    sched = spec["schedule"]
+    lines += ["## Design", "",
+              f"- Final seeds {list(spec['seeds'])}; tuning seed {spec['tune_seed']} (never a final seed).",
+              f"- Tuning: {t['trials']} Optuna trials per tuned method (TPE, {t['pruner']} pruning from epoch "
+              f"{t['min_epochs']}, ≤ {t['epochs']} epochs each); a choice in the outer {t['edge']:.0%} (log scale) "
+              f"of its range widens it by a decade with {t['extra_trials']} more trials for every method "
+              f"(≤ {t['max_widenings']} times). Selection on validation only.",
+              f"- Schedule: {sched['kind']}" + (f" (×{sched['gamma']} every {sched['step_epochs']} epochs)"
+                                                if sched["kind"] == "step" else "") +
+              f"; final runs stop when the best validation metric gained < {s['min_gain']:.0%} over the last "
+              f"{s['window']:.0%} of the epochs (from epoch {s['min_epochs']}), or at {s['max_epochs']} epochs "
+              "(not converged).",
+              f"- Intervals: two-level paired bootstrap (seeds, then test samples within a seed), 95 %, arms "
+              "widened by the small-sample factor; seed-level t-interval beside it.", ""]
+    if spec.get("notes"):
+        lines += [spec["notes"], ""]
+    for label, cell in results["cells"].items():
+        lines += [f"## Cell `{label}`", ""]
+        if cell.get("ranges"):
+            lines += ["Search ranges (after widening): " + ", ".join(
+                f"{k} [{v[0]:.3g}, {v[1]:.3g}]" for k, v in cell["ranges"].items()) +
+                f"; widenings: {cell.get('widenings', 0)}.", ""]
+        lines += [f"| method | test {metric} | parameters | s/epoch | chosen point | bracketing | trials (pruned) | "
+                  "converged |", "|---|---|---|---|---|---|---|---|"]
+        for name, m in cell["methods"].items():
+            summ = m["summary"].get(metric)
+            if not summ:
+                value = "–"
+            elif m["trained"]:
+                value = format_mean_se(summ["mean"], summ["se"]) + f" ({summ['n_seeds']} seeds)"
+            else:
+                value = f"{summ['mean']:.4f} (deterministic)"
+            if m["settings_from"]:
+                bracket = f"point of {m['settings_from']}"
+            else:
+                bracket = ", ".join(f"{k}: {v}" for k, v in m["bracketing"].items()) or "–"
+            conv = m["converged"]
+            conv_text = f"{conv['converged']}/{conv['runs']}" if conv else "no training"
+            trials = m["trials"]
+            trial_text = f"{trials['total']} ({trials['pruned']})" if trials["total"] else "–"
+            lines.append(f"| {m['label']} | {value} | {_parameters_text(m['info'])} | {_fmt(m['seconds_per_epoch'], 3)} | "
+                         f"{_params_text(m['chosen'])} | {bracket} | {trial_text} | {conv_text} |")
+        lines.append("")
+        comps = [c for c in cell["comparisons"] if c["result"]]
+        if comps:
+            what = "ratio of means" if spec["statistic"] == "ratio" else "difference of means"
+            lines += [f"| comparison ({what}) | metric | two-level 95 % | seed t-interval | seeds × samples | goal |",
+                      "|---|---|---|---|---|---|"]
+            for c in comps:
+                r = c["result"]
+                goal = "–" if c["goal"] is None else f"{c['goal']:g}: {'met' if c['goal_met'] else 'not met'}"
+                lines.append(f"| {c['method']} vs {c['baseline']} | {c['metric']} | {format_interval(r)} | "
+                             f"{format_interval(r['t_interval'])} | {r['n_seeds']} × {r['n_samples']} | {goal} |")
+            lines.append("")
+        for p in cell["published"]:
+            if p["measured"] is None:
+                continue
+            verdict = "within" if p["within"] else "NOT within"
+            lines += [f"Published {p['method']}: {p['published']:g} ({p['source']}); measured {p['measured']:.4g}, "
+                      f"{p['ratio']:.2f}× — {verdict} {p['tolerance']:.0%}.", ""]
+    problems = status["unbracketed"] + [f"{u}: not every final run converged" for u in status["not_converged"]]
+    lines += ["## What does not hold yet", ""]
+    lines += [f"- {p}" for p in problems] or ["- Every tuned choice is interior and every final run converged."]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    """Median validation curve per method (one panel per cell) and the comparisons' intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cells = results["cells"]
+    fig, axes = plt.subplots(2, max(1, len(cells)), figsize=(5 * max(1, len(cells)), 7), squeeze=False)
+    for column, (label, cell) in enumerate(cells.items()):
+        ax = axes[0, column]
+        for name, m in cell["methods"].items():
+            curves = [r["curve"] for r in m["runs"] if r["curve"]]
+            if not curves:
+                continue
+            n = min(len(c) for c in curves)
+            ax.plot(np.arange(1, n + 1), np.median([c[:n] for c in curves], axis=0), label=m["label"])
+        ax.set(title=f"{label}: validation (median over seeds)", xlabel="epoch", yscale="log")
+        ax.legend(fontsize=7)
+        ax = axes[1, column]
+        comps = [c for c in cell["comparisons"] if c["result"]]
+        for i, c in enumerate(comps):
+            r = c["result"]
+            ax.errorbar(r["estimate"], i, xerr=[[r["estimate"] - r["low"]], [r["high"] - r["estimate"]]], fmt="o")
+        ax.axvline(1.0 if results["spec"]["statistic"] == "ratio" else 0.0, color="grey", lw=0.8)
+        ax.set_yticks(range(len(comps)), [f"{c['method']} vs {c['baseline']}" for c in comps], fontsize=7)
+        ax.set(title="two-level 95 % intervals", xlabel=results["spec"]["statistic"])
+    fig.tight_layout()
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial.png")
+    fig.savefig(partial, dpi=110)
+    plt.close(fig)
+    partial.replace(path)
+
+
+def write_report(results: dict, out_dir, stem: str = "report", command: str | None = None) -> dict:
+    """OUT/<stem>.json, .md and .png from the results document; returns their paths."""
+    out_dir = Path(out_dir)
+    paths = {kind: out_dir / f"{stem}.{kind}" for kind in ("json", "md", "png")}
+    write_json_atomic(paths["json"], results)
+    write_text_atomic(paths["md"], markdown(results, command))
+    plot(results, paths["png"])
+    return paths
+
+
+__all__ = ["write_report", "markdown", "plot"]

@@ -1,0 +1,403 @@
+"""Spec → plan → runs: the study runner shared by `pde` and `mri` (`run_study`, `plan`).
+
+The application supplies a `StudyApplication` (what differs: data, how a method is trained and
+evaluated); the runner owns the design (what is run, with which budget, in which order, and what is
+recorded), so both applications' studies obey the same rules:
+
+1. `app.prepare` makes or checks each cell's data (before anything is planned or run).
+2. Tuning (`common.study.tuning.tune`): per cell whose tuning is its own, every tuned method gets the same
+   Optuna budget; a trial is a training run with the tuning seed (never a final seed) whose validation
+   curve is reported epoch by epoch to the pruner. Untrained methods (classical reconstructions) tune
+   their knobs on validation with the same trial count (`app.validate`).
+3. Final runs: every trained method × final seed × cell, with the chosen point (a control's is another
+   method's: `Method.settings_from`), under the spec's schedule, until the validation metric converged
+   by the spec's rule (`common.study.convergence`) or `stopping.max_epochs`.
+4. Test evaluation, once per final run (untrained methods once per cell): per-sample values of every
+   metric (`app.evaluate`), stored in the run folder as test.json.
+5. `collect` assembles results.json (long-format per-sample records, tuning, convergence, curves,
+   comparisons with two-level intervals); `common.study.report` writes the markdown and the figure.
+
+Resume: every unit is idempotent. The Optuna storage (SQLite in the study folder) holds the trials; a
+trial's or a final run's training resumes from its last.pt; a unit whose test.json exists is done. A
+killed study rerun with the same spec continues where it stopped; another spec in the same folder is
+refused unless `overwrite`.
+
+Folder layout (OUT):
+    spec.json                      the spec as run (compared on every rerun)
+    tuning.sqlite3                 Optuna storage (unless an RDB URL is given)
+    tuning/<cell>.json             per cell: ranges, rounds, chosen points, bracketing, trials
+    runs/tune/<cell>/<method>/<hash>/   one tuning trial (metrics.jsonl; checkpoints removed when done)
+    runs/final/<cell>/<method>/seed-<s>/  a final run (metrics.jsonl, best.pt, last.pt, test.json)
+    untrained/<cell>/<method>/test.json   a method without training
+    measure.json                   measured seconds per epoch per (cell, method) (for the plan)
+    results.json, report.md, report.png
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from common.errors import ConfigError, RunExistsError
+from common.files import write_json_atomic
+
+from .convergence import converged, status
+from .spec import Method, StudySpec
+
+
+@dataclass
+class RunRequest:
+    """One training run the application must carry out (`StudyApplication.train`).
+
+    phase: "tune" | "final" | "measure"; epochs: the run's epoch cap (the schedule is planned over it:
+    `schedule_settings`); resume: continue from run_dir/last.pt (it exists); params: the knob values
+    (lr, weight_decay, transform_lr, …) on top of `method.options`."""
+    cell: dict
+    method: Method
+    params: dict
+    seed: int
+    run_dir: Path
+    epochs: int
+    phase: str
+    resume: bool = False
+    device: str = "auto"
+    progress: bool = False
+    stop_after: int | None = None
+
+
+class StudyApplication(Protocol):
+    """What an application supplies to the runner.
+
+    val_metric: the metrics.jsonl key of the per-epoch validation metric (lower is better).
+    prepare(spec, cell) -> None: make or check the cell's data (idempotent; before any run).
+    train(request, callback) -> None: one resumable training run into request.run_dir with the
+        engine's files (common.training.train_loop: metrics.jsonl, last.pt, best.pt); `callback(epoch,
+        record)` must be passed on to train_loop (it returns True when the run should stop).
+    evaluate(spec, cell, method, params, run_dir, device) -> {"per_sample": {metric: [values]},
+        "info": {...}}: the test split, once; run_dir is None for an untrained method. Per-sample lists
+        of every run of a cell are in the same sample order (the pairing of the comparisons).
+    validate(spec, cell, method, params) -> float: validation score (lower is better) of an untrained
+        method at `params` (its tuning objective).
+    """
+    val_metric: str
+
+    def prepare(self, spec: StudySpec, cell: dict) -> None: ...
+    def train(self, request: RunRequest, callback: Callable[[int, dict], bool]) -> None: ...
+    def evaluate(self, spec: StudySpec, cell: dict, method: Method, params: dict, run_dir: Path | None,
+                 device: str) -> dict: ...
+    def validate(self, spec: StudySpec, cell: dict, method: Method, params: dict) -> float: ...
+
+
+def schedule_settings(spec: StudySpec, epochs: int) -> dict:
+    """The common.training.RunSettings schedule fields of the spec's schedule for a run of `epochs`:
+    {"step_size", "gamma", "cosine_epochs"} (cosine is planned over the run's cap)."""
+    s = spec.schedule
+    if s.kind == "cosine":
+        return {"step_size": None, "gamma": s.gamma, "cosine_epochs": epochs}
+    if s.kind == "step":
+        return {"step_size": s.step_epochs, "gamma": s.gamma, "cosine_epochs": None}
+    return {"step_size": None, "gamma": s.gamma, "cosine_epochs": None}
+
+
+# ---------------------------------------------------------------------------------------------- files
+def read_values(run_dir: Path, metric: str) -> list[float]:
+    """The per-epoch validation values of a run folder's metrics.jsonl ([] when there is none)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [float(r[metric]) for r in sorted(records, key=lambda r: r["epoch"]) if metric in r]
+
+
+def read_seconds(run_dir: Path) -> list[float]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [float(json.loads(line)["seconds"]) for line in path.read_text().splitlines() if line.strip()]
+
+
+def params_key(params: dict) -> str:
+    """A short stable name for a point of the search space (a trial's folder)."""
+    text = json.dumps({k: float(v) for k, v in sorted(params.items())}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def open_folder(spec: StudySpec, out: Path, overwrite: bool) -> None:
+    """Create OUT with spec.json, or check that the spec stored there is this one (a resumed study)."""
+    path = out / "spec.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored != spec.to_dict():
+            if not overwrite:
+                differ = sorted(k for k in set(stored) | set(spec.to_dict()) if stored.get(k) != spec.to_dict().get(k))
+                raise RunExistsError(f"{out} holds study {stored.get('name')!r} with another spec (differs in "
+                                     f"{', '.join(differ)}); not mixing them",
+                                     hint="rerun with the same spec to resume, --overwrite to start again, "
+                                          "or choose another --out")
+            shutil.rmtree(out)
+    elif out.exists() and any(out.iterdir()) and not overwrite:
+        raise RunExistsError(f"{out} is a non-empty folder that holds no study", hint="choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, spec.to_dict())
+
+
+# ---------------------------------------------------------------------------------------------- units
+def _final_dir(out: Path, spec: StudySpec, cell: dict, method: str, seed: int) -> Path:
+    return out / "runs" / "final" / spec.cell_label(cell) / method / f"seed-{seed}"
+
+
+def _untrained_dir(out: Path, spec: StudySpec, cell: dict, method: str) -> Path:
+    return out / "untrained" / spec.cell_label(cell) / method
+
+
+def train_final(app: StudyApplication, spec: StudySpec, request: RunRequest) -> None:
+    """Train a final run until it converged by the spec's rule or reached its cap (resumable; a run
+    that already stopped is not trained further)."""
+    values = read_values(request.run_dir, app.val_metric)
+    if values and (converged(values, spec.stopping) or len(values) >= request.epochs):
+        return
+
+    def callback(epoch, record):  # the files of this epoch are written: the whole curve is on disk
+        return converged(read_values(request.run_dir, app.val_metric), spec.stopping)
+
+    request.resume = (request.run_dir / "last.pt").exists()
+    app.train(request, callback)
+
+
+def final_unit(app: StudyApplication, spec: StudySpec, request: RunRequest, threads: int | None = None) -> str:
+    """Train (or resume) one final run and evaluate it on the test split once; returns its folder."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    result_path = request.run_dir / "test.json"
+    if result_path.exists():
+        return str(request.run_dir)
+    train_final(app, spec, request)
+    result = app.evaluate(spec, request.cell, request.method, request.params, request.run_dir, request.device)
+    write_json_atomic(result_path, {**result, "params": request.params, "seed": request.seed})
+    return str(request.run_dir)
+
+
+def tuning_objective(app: StudyApplication, spec: StudySpec, cell: dict, method: Method, out: Path,
+                     device: str):
+    """The Optuna objective of a method in a cell: a training run (or an untrained method's validation)
+    at the trial's point. A trial folder is named by its point, so a trial re-run after a kill resumes
+    its training; the epochs on disk are re-reported before training goes on."""
+    import optuna
+
+    if not method.trained:
+        return lambda params, report: app.validate(spec, cell, method, params)
+
+    def objective(params, report):
+        run_dir = out / "runs" / "tune" / spec.cell_label(cell) / method.name / params_key(params)
+        reported = set()
+        pruned = False
+        for epoch, value in enumerate(read_values(run_dir, app.val_metric)):
+            reported.add(epoch)
+            pruned = report(epoch, value) or pruned
+        values = read_values(run_dir, app.val_metric)
+        if not pruned and len(values) < spec.tuning.epochs:
+            def callback(epoch, record):
+                nonlocal pruned
+                if epoch in reported:
+                    return False
+                reported.add(epoch)
+                pruned = report(epoch, float(record[app.val_metric]))
+                return pruned
+            request = RunRequest(cell, method, dict(params), spec.tune_seed, run_dir, spec.tuning.epochs, "tune",
+                                 resume=(run_dir / "last.pt").exists(), device=device)
+            app.train(request, callback)
+        for name in ("last.pt", "best.pt"):  # a finished trial needs only its curve
+            (run_dir / name).unlink(missing_ok=True)
+        if pruned:
+            raise optuna.TrialPruned()
+        values = read_values(run_dir, app.val_metric)
+        if not values or not all(math.isfinite(v) for v in values):
+            raise ConfigError(f"tuning trial {run_dir} has no finite validation values")
+        return min(values)
+    return objective
+
+
+# ---------------------------------------------------------------------------------------------- plan
+@dataclass
+class Plan:
+    """What a study will run: per cell and method the tuning trials (at most, with every widening) and
+    final runs, and the estimated hours (from measured seconds per epoch, where measured)."""
+    rows: list = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = [f"{'cell':<18} {'method':<18} {'trials':>7} {'≤ epochs':>9} {'finals':>7} {'≤ epochs':>9} "
+                 f"{'s/epoch':>8} {'≤ hours':>8}"]
+        total = 0.0
+        for r in self.rows:
+            hours = r["hours"]
+            total += hours or 0.0
+            lines.append(f"{r['cell']:<18} {r['method']:<18} {r['trials']:>7} {r['tuning_epochs']:>9} "
+                         f"{r['finals']:>7} {r['final_epochs']:>9} "
+                         f"{(format(r['seconds_per_epoch'], '.3g') if r['seconds_per_epoch'] else '-'):>8} "
+                         f"{(format(hours, '.2f') if hours is not None else '-'):>8}")
+        lines.append(f"total ≤ {total:.2f} hours on one worker (upper bound: every trial to its last epoch, "
+                     "every widening, every final run to its cap; pruning and convergence make it shorter)")
+        return "\n".join(lines)
+
+
+def plan(spec: StudySpec, seconds_per_epoch: dict | None = None) -> Plan:
+    """The plan of `spec`; seconds_per_epoch: {(cell label, method): seconds} measured (`measure`)."""
+    seconds_per_epoch = seconds_per_epoch or {}
+    t = spec.tuning
+    max_trials = t.trials + t.max_widenings * t.extra_trials
+    rows = []
+    for cell in spec.cells:
+        label = spec.cell_label(cell)
+        own_tuning = "tune_with" not in cell
+        for method in spec.methods:
+            tuned = own_tuning and method.settings_from is None and bool(method.knobs)
+            trials = max_trials if tuned else 0
+            tuning_epochs = trials * t.epochs if method.trained else 0
+            finals = len(spec.seeds) if method.trained else 1
+            final_epochs = finals * spec.stopping.max_epochs if method.trained else 0
+            sec = seconds_per_epoch.get((label, method.name))
+            hours = (tuning_epochs + final_epochs) * sec / 3600 if sec is not None else None
+            rows.append({"cell": label, "method": method.name, "trials": trials, "tuning_epochs": tuning_epochs,
+                         "finals": finals, "final_epochs": final_epochs, "seconds_per_epoch": sec, "hours": hours})
+    return Plan(rows)
+
+
+def measure(app: StudyApplication, spec: StudySpec, out: Path, epochs: int = 2, device: str = "auto",
+            log: Callable[[str], None] = print) -> dict:
+    """Seconds per epoch of every trained (cell, method), measured by training `epochs` epochs at the
+    middle of the search space (the last epoch's time: the first includes warm-up). Cached in
+    OUT/measure.json. Returns {(cell label, method): seconds}."""
+    path = out / "measure.json"
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    for cell in spec.cells:
+        label = spec.cell_label(cell)
+        for method in spec.methods:
+            key = f"{label}/{method.name}"
+            if not method.trained or key in cached:
+                continue
+            params = {k: math.sqrt(spec.space[k].low * spec.space[k].high) for k in method.knobs}
+            run_dir = out / "measure" / label / method.name
+            shutil.rmtree(run_dir, ignore_errors=True)
+            log(f"measuring seconds per epoch: {key}")
+            app.train(RunRequest(cell, method, params, spec.tune_seed, run_dir, epochs, "measure", device=device),
+                      lambda epoch, record: False)
+            cached[key] = read_seconds(run_dir)[-1]
+            shutil.rmtree(run_dir, ignore_errors=True)
+            write_json_atomic(path, cached)
+    return {tuple(k.split("/", 1)): v for k, v in cached.items()}
+
+
+# ---------------------------------------------------------------------------------------------- run
+def chosen_params(spec: StudySpec, tuning: dict, method: Method) -> dict:
+    """The point a method's final runs use: its own tuned choice, another method's (a control), or
+    nothing (an untuned method: its options only)."""
+    source = method.settings_from or method.name
+    entry = tuning.get("methods", {}).get(source)
+    if entry is None:
+        return {}
+    if entry["chosen"] is None:
+        raise ConfigError(f"method {source} completed no tuning trial; nothing to choose",
+                          hint="raise tuning.trials, or widen the ranges")
+    return dict(entry["chosen"])
+
+
+def run_study(spec: StudySpec, app: StudyApplication, out, storage: str | None = None, overwrite: bool = False,
+              device: str | None = None, jobs: int | None = None, log: Callable[[str], None] = print,
+              phases: tuple = ("tune", "final")) -> dict:
+    """Run (or resume) `spec` into `out`; returns the collected results (also OUT/results.json).
+
+    storage: an Optuna storage URL shared by several workers (default: SQLite in OUT, single worker).
+    jobs: final runs trained in parallel processes (default spec.jobs), each with spec.threads threads.
+    phases: ("tune",) stops after tuning (e.g. one worker of several tunes, another collects).
+    """
+    out = Path(out)
+    device = device or spec.device
+    jobs = jobs or spec.jobs
+    open_folder(spec, out, overwrite)
+    single_worker = storage is None
+    storage = storage or f"sqlite:///{(out / 'tuning.sqlite3').resolve()}"
+    for cell in spec.cells:
+        log(f"preparing data: {spec.cell_label(cell)}")
+        app.prepare(spec, cell)
+    tunings = {}
+    for cell in spec.cells:
+        if "tune_with" in cell:
+            continue
+        label = spec.cell_label(cell)
+        path = out / "tuning" / f"{label}.json"
+        if path.exists():
+            tunings[label] = json.loads(path.read_text())
+            continue
+        if "tune" not in phases:
+            raise ConfigError(f"cell {label} is not tuned yet", hint="run the tuning phase first")
+        from .tuning import tune
+
+        objectives = {m.name: tuning_objective(app, spec, cell, m, out, device) for m in spec.tuned_methods()}
+        tunings[label] = tune(spec, label, objectives, storage, single_worker=single_worker, progress=log)
+        write_json_atomic(path, tunings[label])
+    if "final" not in phases:
+        return {"tuning": tunings}
+
+    requests = []
+    for cell in spec.cells:
+        tuning = tunings[spec.cell_label(spec.tuning_cell(cell))]
+        for method in spec.methods:
+            params = chosen_params(spec, tuning, method)
+            if not method.trained:
+                target = _untrained_dir(out, spec, cell, method.name) / "test.json"
+                if not target.exists():
+                    log(f"evaluating {spec.cell_label(cell)}/{method.name} (untrained)")
+                    result = app.evaluate(spec, cell, method, params, None, device)
+                    write_json_atomic(target, {**result, "params": params, "seed": None})
+                continue
+            for seed in spec.seeds:
+                requests.append(RunRequest(cell, method, params, seed, _final_dir(out, spec, cell, method.name, seed),
+                                           spec.stopping.max_epochs, "final", device=device))
+    _run_finals(app, spec, requests, jobs, log)
+    from .results import collect
+
+    results = collect(spec, out, app.val_metric)
+    write_json_atomic(out / "results.json", results)
+    return results
+
+
+def _run_finals(app, spec: StudySpec, requests: list, jobs: int, log) -> None:
+    """Every final run: in this process (jobs = 1) or in `jobs` worker processes (spawned: a forked
+    process would inherit the parent's OpenMP threads)."""
+    todo = [r for r in requests if not (r.run_dir / "test.json").exists()]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc=f"final runs of {spec.name}",
+               unit="run", leave=False)
+    if jobs <= 1:
+        for r in todo:
+            bar.set_postfix_str(f"{spec.cell_label(r.cell)}/{r.method.name}/seed {r.seed}")
+            final_unit(app, spec, r)
+            bar.update(1)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(final_unit, app, spec, r, spec.threads) for r in todo]
+            for future in as_completed(futures):
+                log(f"finished {future.result()}")
+                bar.update(1)
+    bar.close()
+
+
+def convergence_of(spec: StudySpec, run_dir: Path, metric: str) -> dict:
+    """The convergence status of a final run (`common.study.convergence.status` of its curve)."""
+    return status(read_values(run_dir, metric), spec.stopping)
+
+
+__all__ = ["RunRequest", "StudyApplication", "run_study", "plan", "Plan", "measure", "schedule_settings",
+           "read_values", "params_key", "train_final", "final_unit", "tuning_objective", "chosen_params",
+           "open_folder", "convergence_of"]
