@@ -32,8 +32,11 @@ def build_fno(transform: str = "fft", n_modes=(16, 16), in_channels: int = 1, ou
 
     Args:
         transform: a name in monarch_core.TRANSFORM_KINDS ("fft", "dense", "monarch", "diag").
-        n_modes: kept modes per axis in neuraloperator's (centred) convention: the original FNO code's
-            modes=12 in 2-D is n_modes=(24, 22); in 1-D modes=16 is n_modes=(32,).
+        n_modes: kept modes per axis in neuraloperator's convention: the full count of a centred block
+            on every axis but the last, and on the last (rfft) axis n_modes[-1] // 2 + 1 coefficients
+            (SpectralConv's n_modes setter). The original FNO code's modes=12 in 2-D (frequencies −12…11,
+            then 0…11) is n_modes=(24, 22); in 1-D its modes=16 (frequencies 0…15) is n_modes=(30,)
+            (n_modes=(32,) would keep 17).
         in_channels, out_channels, hidden_channels, n_layers: as in FNO.
         grid_size: the input's spatial size (int or one int per axis) the learnable transforms are built
             for (by a dry forward, `materialise`); None: built at the first forward (call `materialise`

@@ -38,6 +38,8 @@ Any input grid, lazily built transforms, output_shape / resolution_scaling_facto
   applied as dense (m, n) matrices (also for Monarch, whose native factorisation need not factor the
   new size); they are recomputed at every grad-enabled call and cached per grid under no_grad until a
   parameter changes.
+- A Monarch transform on a native axis of a size with no factorisation (prime, < 4) falls back to exact
+  dense DFT rows (learnable), with a one-time RuntimeWarning per size (`_axis_kind`).
 - Which rows the inverse needs on the output grid follows SpectralConv exactly: it zero-fills the kept
   block at the input's FFT size, fftshifts it back, and (i)rfftn with s=output crops / zero-pads the
   trailing entries; so the coefficient at array position p becomes output frequency p (mod the output
@@ -45,11 +47,13 @@ Any input grid, lazily built transforms, output_shape / resolution_scaling_facto
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from neuralop.layers.spectral_convolution import SpectralConv
 from torch import nn
 
-from monarch_core import LearnableDFT
+from monarch_core import LearnableDFT, factor_pair
 from monarch_core.dft import dft_scale, resample_rows
 
 
@@ -133,13 +137,31 @@ class TransformSpectralConv(SpectralConv):
         # forward rows carry fft_norm's forward scale; the inverse's rows are forward-direction rows whose
         # adjoint is the inverse transform, so they carry the inverse's scale = the swapped norm's forward one
         swapped = {"backward": "forward", "forward": "backward", "ortho": "ortho"}[self.fft_norm]
+        kinds = [self._axis_kind(n) for n in self.grid_size]
         self.forward_transforms = nn.ModuleList(
-            LearnableDFT(n, self.transform_kind, norm=self.fft_norm, sizes=self.monarch_sizes, rows=freqs)
-            for n, freqs in zip(self.grid_size, built))
+            LearnableDFT(n, kind, norm=self.fft_norm, sizes=sizes, rows=freqs)
+            for (kind, sizes), n, freqs in zip(kinds, self.grid_size, built))
         self.inverse_transforms = nn.ModuleList(
-            LearnableDFT(n, self.transform_kind, norm=swapped, sizes=self.monarch_sizes, rows=freqs)
-            for n, freqs in zip(self.grid_size, self._inverse_frequencies(self.grid_size, built)))
+            LearnableDFT(n, kind, norm=swapped, sizes=sizes, rows=freqs)
+            for (kind, sizes), n, freqs in zip(kinds, self.grid_size,
+                                              self._inverse_frequencies(self.grid_size, built)))
         self._set_hermitian_weights()
+
+    def _axis_kind(self, n: int) -> tuple:
+        """(kind, sizes) of the transforms along an axis of n points. A Monarch transform needs n = b1·b2
+        with b1, b2 > 1: with the default factorisation, an n that has none (prime, < 4) gets exact dense
+        DFT rows instead (still learnable, so the layer runs on every grid, as SpectralConv does), with a
+        one-time note per size. Explicit monarch_sizes that do not factor n stay an error (ValueError)."""
+        if self.transform_kind != "monarch" or self.monarch_sizes is not None:
+            return self.transform_kind, self.monarch_sizes
+        try:
+            factor_pair(n)
+        except ValueError:
+            _note_once(f"TransformSpectralConv: an axis of {n} points has no Monarch factorisation (n = b1·b2 with "
+                       "b1, b2 > 1); its transforms are exact dense DFT rows (learnable) instead. Pad the grid to "
+                       "a composite size for Monarch transforms along it.")
+            return "dense", None
+        return "monarch", None
 
     def _set_hermitian_weights(self) -> None:
         if not self.complex_data:
@@ -345,6 +367,16 @@ class TransformSpectralConv(SpectralConv):
         shape = list(out.shape)
         shape[2 + axis] = len(self.built_frequencies[axis])
         return out.new_zeros(shape).index_copy(2 + axis, self._positions(axis, freqs, out.device), out)
+
+
+_NOTED: set = set()
+
+
+def _note_once(message: str) -> None:
+    """warnings.warn `message` (RuntimeWarning) the first time it is seen in this process."""
+    if message not in _NOTED:
+        _NOTED.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _factors(n: int, sizes) -> bool:

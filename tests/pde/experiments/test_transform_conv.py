@@ -35,3 +35,29 @@ def test_equals_spectral_conv(kind, n_modes, grid):
     with torch.no_grad():
         expected, got = reference(x), layer(x)
     assert (got - expected).norm() / expected.norm() < 1e-5, MESSAGE
+
+
+def test_monarch_on_a_prime_axis_falls_back_to_dense_rows_with_one_note(monkeypatch):
+    """13 has no Monarch factorisation: that axis gets exact dense rows (equal to SpectralConv), the
+    factorable axis stays Monarch, and the note is issued once per size, not per layer."""
+    from pde.experiments import transform_conv
+
+    monkeypatch.setattr(transform_conv, "_NOTED", set())
+    torch.manual_seed(0)
+    reference = SpectralConv(3, 2, (6, 6))
+    x = torch.randn(2, 3, 13, 12)
+    with pytest.warns(RuntimeWarning, match="13 points has no Monarch factorisation"):
+        layer = TransformSpectralConv(3, 2, (6, 6), transform="monarch", grid_size=(13, 12))
+    assert [t.kind for t in layer.forward_transforms] == ["dense", "monarch"]
+    assert [t.kind for t in layer.inverse_transforms] == ["dense", "monarch"]
+    layer.load_state_dict(reference.state_dict(), strict=False)
+    with torch.no_grad():
+        expected, got = reference(x), layer(x)
+    assert (got - expected).norm() / expected.norm() < 1e-5
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TransformSpectralConv(3, 2, (6, 6), transform="monarch", grid_size=(13, 12))  # no second note
+    with pytest.raises(ValueError, match="do not factor"):  # explicit sizes are not overridden
+        TransformSpectralConv(3, 2, (6, 6), transform="monarch", grid_size=(13, 12), monarch_sizes=(3, 4))
