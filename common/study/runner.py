@@ -57,6 +57,7 @@ class RunRequest:
     phase: "tune" | "final" | "measure"; epochs: the run's epoch cap (the schedule is planned over it:
     `schedule_settings`); resume: continue from run_dir/last.pt (it exists); params: the knob values
     (lr, weight_decay, transform_lr, …) on top of `method.options`."""
+    spec: StudySpec
     cell: dict
     method: Method
     params: dict
@@ -210,7 +211,7 @@ def tuning_objective(app: StudyApplication, spec: StudySpec, cell: dict, method:
                 reported.add(epoch)
                 pruned = report(epoch, float(record[app.val_metric]))
                 return pruned
-            request = RunRequest(cell, method, dict(params), spec.tune_seed, run_dir, spec.tuning.epochs, "tune",
+            request = RunRequest(spec, cell, method, dict(params), spec.tune_seed, run_dir, spec.tuning.epochs, "tune",
                                  resume=(run_dir / "last.pt").exists(), device=device)
             app.train(request, callback)
         for name in ("last.pt", "best.pt"):  # a finished trial needs only its curve
@@ -241,8 +242,8 @@ class Plan:
             lines.append(f"{r['cell']:<18} {r['method']:<18} {r['trials']:>7} {r['tuning_epochs']:>9} "
                          f"{r['finals']:>7} {r['final_epochs']:>9} "
                          f"{(format(r['seconds_per_epoch'], '.3g') if r['seconds_per_epoch'] else '-'):>8} "
-                         f"{(format(hours, '.2f') if hours is not None else '-'):>8}")
-        lines.append(f"total ≤ {total:.2f} hours on one worker (upper bound: every trial to its last epoch, "
+                         f"{(format(hours, '.3g') if hours is not None else '-'):>8}")
+        lines.append(f"total ≤ {total:.3g} hours on one worker (upper bound: every trial to its last epoch, "
                      "every widening, every final run to its cap; pruning and convergence make it shorter)")
         return "\n".join(lines)
 
@@ -286,7 +287,7 @@ def measure(app: StudyApplication, spec: StudySpec, out: Path, epochs: int = 2, 
             run_dir = out / "measure" / label / method.name
             shutil.rmtree(run_dir, ignore_errors=True)
             log(f"measuring seconds per epoch: {key}")
-            app.train(RunRequest(cell, method, params, spec.tune_seed, run_dir, epochs, "measure", device=device),
+            app.train(RunRequest(spec, cell, method, params, spec.tune_seed, run_dir, epochs, "measure", device=device),
                       lambda epoch, record: False)
             cached[key] = read_seconds(run_dir)[-1]
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -358,7 +359,7 @@ def run_study(spec: StudySpec, app: StudyApplication, out, storage: str | None =
                     write_json_atomic(target, {**result, "params": params, "seed": None})
                 continue
             for seed in spec.seeds:
-                requests.append(RunRequest(cell, method, params, seed, _final_dir(out, spec, cell, method.name, seed),
+                requests.append(RunRequest(spec, cell, method, params, seed, _final_dir(out, spec, cell, method.name, seed),
                                            spec.stopping.max_epochs, "final", device=device))
     _run_finals(app, spec, requests, jobs, log)
     from .results import collect

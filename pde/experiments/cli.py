@@ -64,6 +64,12 @@ def _compare(args):
     print(markdown(result))
 
 
+def _study_app():
+    from pde.experiments.study import PdeStudyApp
+
+    return PdeStudyApp()
+
+
 def register(pde=None, bench=None, **_):
     """Add `train`, `eval`, `compare`, `superres` and `protocol` to run.py's `pde` group."""
     if pde is None:
@@ -101,9 +107,10 @@ def register(pde=None, bench=None, **_):
     p.add_argument("--overwrite", action="store_true", help="replace existing report files")
     p.set_defaults(func=_superres)
 
-    from pde.experiments.protocol import register_protocol
+    from common.study.cli import register_study
+    from pde.experiments.study_presets import PRESETS
 
-    register_protocol(pde)
+    register_study(pde, _study_app, PRESETS, "pde")
 
     text = "train FNOs with several transforms on the same data, split and seed; one report"
     p = pde.add_parser("compare", help=text, description=text)

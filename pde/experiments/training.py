@@ -52,8 +52,10 @@ class TrainConfig:
     transform_lr: float | None = option(None, "Adam learning rate of the transform parameters",
                                         default_text="--lr")
     weight_decay: float = option(1e-4, "Adam weight decay (L2) of the network weights; never the transforms")
-    step_size: int = option(100, "StepLR step in epochs")
+    step_size: int | None = option(100, "StepLR step in epochs (ignored with --cosine-epochs)")
     gamma: float = option(0.5, "StepLR factor")
+    cosine_epochs: int | None = option(None, "cosine annealing of the learning rates to 0 over this many epochs "
+                                       "(instead of StepLR)", default_text="off")
     n_modes: tuple | None = option(None, "kept modes per axis, neuralop convention",
                                    default_text="the equation's: Navier–Stokes 24,22")
     hidden_channels: int | None = option(None, "FNO width", default_text="the equation's: Navier–Stokes 20")
@@ -88,6 +90,7 @@ class TrainConfig:
 
         return RunSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, transform_lr=self.transform_lr,
                            weight_decay=self.weight_decay, step_size=self.step_size, gamma=self.gamma,
+                           cosine_epochs=self.cosine_epochs,
                            seed=self.seed, device=self.device, amp=self.amp, resume=self.resume,
                            overwrite=self.overwrite, trust_checkpoint=self.trust_checkpoint,
                            stop_after=self.stop_after, progress=self.progress)

@@ -72,7 +72,7 @@ class ToyApp:
         settings = RunSettings(epochs=request.epochs, batch_size=16, lr=request.params["lr"],
                                weight_decay=request.params.get("weight_decay", 0.0), seed=request.seed,
                                device="cpu", resume=request.resume, progress=False, stop_after=request.stop_after,
-                               **schedule_settings(spec_of(request), request.epochs))
+                               **schedule_settings(request.spec, request.epochs))
         train_loop(ToyTask(request.method.options.get("width", 4)), settings, request.run_dir,
                    {"params": request.params, "seed": request.seed, "options": request.method.options}, callback)
 
@@ -99,13 +99,6 @@ class ToyApp:
         return float(((vx @ w - vy) ** 2).mean())
 
 
-_SPECS = {}
-
-
-def spec_of(request):
-    return _SPECS["current"]
-
-
 def _spec(**changes) -> StudySpec:
     values = {
         "name": "toy", "application": "toy", "seeds": [0, 1, 2], "tune_seed": 99, "metric": "abs_error",
@@ -120,9 +113,7 @@ def _spec(**changes) -> StudySpec:
         "schedule": {"kind": "cosine"},
     }
     values.update(changes)
-    spec = StudySpec.from_dict(values)
-    _SPECS["current"] = spec
-    return spec
+    return StudySpec.from_dict(values)
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +207,7 @@ def test_a_killed_final_run_resumes_to_the_uninterrupted_result(study, tmp_path)
 
     method = spec.method("wide")
     params = results["cells"]["main"]["methods"]["wide"]["chosen"]
-    request = RunRequest({}, method, params, 1, victim, spec.stopping.max_epochs, "final", device="cpu")
+    request = RunRequest(spec, {}, method, params, 1, victim, spec.stopping.max_epochs, "final", device="cpu")
     train_final(app2, spec, request)  # stopped after 3 epochs: "killed"
     assert len(read_values(victim, "val_mse")) == 3
     rerun = run_study(spec, app2, other, log=lambda text: None)
@@ -228,7 +219,6 @@ def test_a_folder_holding_another_spec_is_refused(study):
     spec, out, app, results = study
     with pytest.raises(RunExistsError, match="another spec"):
         run_study(_spec(seeds=[0, 1, 2, 3]), ToyApp(), out, log=lambda text: None)
-    _spec()  # restore the module's spec for the other tests
 
 
 def test_report_states_intervals_bracketing_and_convergence(study, tmp_path):
