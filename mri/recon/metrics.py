@@ -120,3 +120,17 @@ def volume_metrics(target, pred, convention: str = "fastmri", gradient_delay: fl
     return {"psnr": psnr(target, pred, data_range), "ssim": ssim_fn(target, pred, data_range),
             "nrmse": nrmse(target, pred), "complex_psnr": complex_psnr(target, pred, gradient_delay),
             "convention": convention}
+
+
+def slice_metrics(target, pred) -> dict:
+    """Per-slice metrics of one volume (slices, H, W) in the fastMRI convention's data range (max |target|
+    of the VOLUME, so a dark edge slice is not scored on its own scale): {"psnr": [...], "ssim": [...],
+    "nmse": [...]}, one value per slice; nmse = ‖|target| − |pred|‖² / ‖|target|‖² of the slice (fastMRI's
+    NMSE, per slice). The per-sample values of an MRI study (`mri.recon.study`)."""
+    target, pred = np.asarray(target), np.asarray(pred)
+    if target.ndim != 3 or target.shape != pred.shape:
+        raise ValueError(f"expected two volumes (slices, H, W) of one shape, got {target.shape} and {pred.shape}")
+    data_range = float(np.abs(target).max())
+    return {"psnr": [psnr(t, p, data_range) for t, p in zip(target, pred)],
+            "ssim": [ssim(t, p, data_range) for t, p in zip(target, pred)],
+            "nmse": [nrmse(t, p) ** 2 for t, p in zip(target, pred)]}

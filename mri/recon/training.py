@@ -21,7 +21,8 @@ every model trained with the same seed sees the same masks. `mask_pool = P` inst
 acceleration, seed) (`mask_pool`): masks still differ between samples and replay with the seed, but
 only P are drawn; `mask_pool_dir` caches pools as .npy files that other processes read.
 Loss: complex L1 (default), SSIM or both, per slice, averaged over the global batch. The optimiser
-rule (transform parameters: `transform_lr`, no weight decay) is the engine's.
+rule (transform parameters: `transform_lr`, no weight decay) and the learning-rate schedule (constant,
+StepLR `step_size`/`gamma`, or cosine over `cosine_epochs`) are the engine's.
 
 Under `torchrun --nproc_per_node N` it trains data-parallel with `batch_size` as the global batch
 (see common.training). This module imports torch only inside functions, so `run.py --help` (which
@@ -78,6 +79,11 @@ class TrainConfig:
     lr: float = option(1e-3, "Adam learning rate of the network weights")
     transform_lr: float = option(1e-3, "Adam learning rate of the learnable transforms")
     weight_decay: float = option(0.0, "Adam weight decay of the network weights; never the transforms")
+    step_size: int | None = option(None, "StepLR: multiply the learning rates by --lr-gamma every N epochs",
+                                   flag="--lr-step-size", metavar="N", default_text="constant learning rates")
+    gamma: float = option(0.5, "StepLR factor (with --lr-step-size)", flag="--lr-gamma")
+    cosine_epochs: int | None = option(None, "cosine annealing of the learning rates to 0 over N epochs "
+                                       "(instead of StepLR)", metavar="N", default_text="none")
     loss: str = option("l1", "training loss", choices=LOSSES)
     amp: bool = option(False, "float16 autocast with loss scaling (CUDA only)")
     seed: int = option(0, "seed of initialisation, slice order and random masks")
@@ -111,7 +117,8 @@ class TrainConfig:
         from common.training import RunSettings
 
         return RunSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, transform_lr=self.transform_lr,
-                           weight_decay=self.weight_decay, seed=self.seed, device=self.device, amp=self.amp,
+                           weight_decay=self.weight_decay, step_size=self.step_size, gamma=self.gamma,
+                           cosine_epochs=self.cosine_epochs, seed=self.seed, device=self.device, amp=self.amp,
                            resume=self.resume, overwrite=self.overwrite, trust_checkpoint=self.trust_checkpoint,
                            stop_after=self.stop_after, progress=self.progress)
 

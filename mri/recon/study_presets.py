@@ -1,0 +1,106 @@
+"""The MRI study presets of `run.py mri study PRESET` ({name: () -> StudySpec}; application: `mri.recon.study`).
+
+    mri-cpu    the sizing's study-cpu recipe (benchmarks/results/mri_sizing.md): 64², 6 coils, 16 / 2 / 10
+               subjects × 8 slices; small MoDL networks (5 steps, 32 channels, 10 CG iterations, λ₀ 0.01) with
+               every transform kind against tuned CG-SENSE and L1-wavelet at 4× and 8× (exact track); 5 seeds.
+               Tens of CPU-hours (see `--dry-run --measure`): plan it as resumable.
+    mri-gpu    one GPU: 128², 8 coils, 32 / 4 / 16 subjects × 8 slices, both tracks at 4× and 8×, and the
+               oracle-physics FFT model (known delay and B0 in A) as a control with the FFT model's settings.
+    mri-smoke  the same code path in well under a minute on a CPU (32², 2 seeds, 2 trials, 2 epochs): tests
+               and the demo. Nothing is learned; it only shows that everything runs.
+
+Every preset: the same log-uniform ranges for the knobs methods share (lr, weight decay: 2 and 3 decades),
+transform_lr for the learnable kinds inside the same trial budget, λ of the classical baselines (4
+decades) tuned on the validation subjects with the same number of trials; magnitude PSNR per test slice
+as the primary metric (differences in dB, two-level intervals over seeds and slices).
+"""
+from __future__ import annotations
+
+from common.study import StudySpec
+
+#: the learned transforms compared inside the MoDL network, and the FFT model they are measured against
+LEARNABLE = ("monarch", "dense", "diag")
+BASELINE = "modl-fft"
+SPACE = {"lr": {"low": 1e-4, "high": 1e-2}, "weight_decay": {"low": 1e-6, "high": 1e-3},
+         "transform_lr": {"low": 1e-4, "high": 1e-1}, "lamda": {"low": 1e-5, "high": 1e-1}}
+#: MoDL as the sizing found it beats tuned CG-SENSE: 10 CG iterations per step, λ₀ 0.01 (≈ CG-SENSE's λ)
+MODL_KWARGS = {"cg_iters": 10, "cg_lambda": 0.01}
+
+
+def _methods(kinds=LEARNABLE, classical=("cg-sense", "l1-wavelet"), oracle: bool = False) -> list:
+    methods = [{"name": BASELINE, "label": "MoDL-FFT", "role": "baseline", "knobs": ["lr", "weight_decay"],
+                "options": {"model": BASELINE}}]
+    methods += [{"name": f"modl-{kind}", "label": f"MoDL-{kind}", "knobs": ["lr", "weight_decay", "transform_lr"],
+                 "options": {"model": f"modl-{kind}"}} for kind in kinds]
+    if oracle:
+        methods.append({"name": "modl-fft-oracle", "label": "MoDL-FFT, oracle physics", "role": "control",
+                        "settings_from": BASELINE, "knobs": ["lr", "weight_decay"],
+                        "options": {"model": "modl-fft-oracle"}})
+    methods += [{"name": name, "label": name, "role": "baseline", "trained": False, "knobs": ["lamda"],
+                 "options": {"classical": name}} for name in classical]
+    return methods
+
+
+def _comparisons(kinds=LEARNABLE, classical=("cg-sense", "l1-wavelet")) -> list:
+    rows = [{"method": f"modl-{kind}", "baseline": BASELINE} for kind in kinds]
+    # issue 21: the learned FFT network must beat tuned CG-SENSE by ≥ 1 dB before transforms are compared in it
+    rows.append({"method": BASELINE, "baseline": "cg-sense", "goal": 1.0})
+    rows += [{"method": BASELINE, "baseline": name} for name in classical if name != "cg-sense"]
+    return rows
+
+
+def _spec(name: str, **values) -> StudySpec:
+    base = {"name": name, "application": "mri", "metric": "psnr", "direction": "higher", "statistic": "difference",
+            "seeds": [0, 1, 2, 3, 4], "tune_seed": 1000, "space": SPACE, "schedule": {"kind": "cosine"}}
+    return StudySpec.from_dict({**base, **values})
+
+
+def mri_cpu() -> StudySpec:
+    return _spec(
+        "mri-cpu",
+        problem={"sim_preset": "study-cpu", "n_train_scans": 16, "batch_size": 4, "masks": "random", "mask_pool": 64,
+                 "scale": "small", "model_kwargs": MODL_KWARGS, "classical_iters": 30, "min_test_volumes": 10},
+        cells=[{"track": "exact", "acceleration": 4.0}, {"track": "exact", "acceleration": 8.0}],
+        methods=_methods(), comparisons=_comparisons(),
+        tuning={"trials": 20, "epochs": 20, "pruner": "successive-halving", "min_epochs": 2, "reduction": 3,
+                "extra_trials": 8, "max_widenings": 2},
+        stopping={"max_epochs": 60, "min_epochs": 20, "window": 0.25, "min_gain": 0.01},
+        notes="The sizing's study-cpu recipe (benchmarks/results/mri_sizing.md): small MoDL, 16 training subjects.")
+
+
+def mri_gpu() -> StudySpec:
+    return _spec(
+        "mri-gpu",
+        problem={"sim_preset": "protocol-gpu", "sim_overrides": {"accelerations": [4.0, 8.0]}, "batch_size": 8,
+                 "masks": "random", "mask_pool": 256, "scale": "small", "model_kwargs": MODL_KWARGS,
+                 "classical_iters": 30, "min_test_volumes": 16},
+        cells=[{"track": t, "acceleration": a} for t in ("exact", "mismatch") for a in (4.0, 8.0)],
+        methods=_methods(oracle=True),
+        comparisons=_comparisons() + [{"method": "modl-fft-oracle", "baseline": BASELINE}],
+        tuning={"trials": 30, "epochs": 30, "pruner": "successive-halving", "min_epochs": 3, "reduction": 3,
+                "extra_trials": 10, "max_widenings": 2},
+        stopping={"max_epochs": 150, "min_epochs": 30, "window": 0.25, "min_gain": 0.01},
+        device="auto", jobs=4, threads=4,
+        notes="One GPU shared by 4 runs at a time (the models are small); 16 CPU cores draw the mask pools.")
+
+
+def mri_smoke() -> StudySpec:
+    return _spec(
+        "mri-smoke",
+        problem={"sim_preset": "tiny", "sim_overrides": {"shape": [32, 32], "slices": 2, "n_train": 2, "n_val": 1,
+                                                         "n_test": 2, "coils": 3, "accelerations": [4.0],
+                                                         "espirit_max_iter": 10},
+                 "batch_size": 2, "masks": "random", "mask_pool": 4, "scale": "tiny",
+                 "model_kwargs": {"cg_iters": 2, "cg_lambda": 0.01}, "classical_iters": 5, "min_test_volumes": 2},
+        cells=[{"track": "exact", "acceleration": 4.0}],
+        methods=_methods(("monarch",), ("cg-sense",)), comparisons=_comparisons(("monarch",), ("cg-sense",)),
+        seeds=[0, 1],
+        tuning={"trials": 2, "epochs": 2, "pruner": "successive-halving", "min_epochs": 1, "reduction": 3,
+                "extra_trials": 1, "max_widenings": 0},
+        stopping={"max_epochs": 2, "min_epochs": 2, "window": 0.25, "min_gain": 0.01},
+        device="cpu", notes="Smoke test: every step runs; the numbers mean nothing.")
+
+
+PRESETS = {"mri-cpu": mri_cpu, "mri-gpu": mri_gpu, "mri-smoke": mri_smoke}
+
+__all__ = ["PRESETS", "mri_cpu", "mri_gpu", "mri_smoke"]
