@@ -5,10 +5,11 @@ and forward+backward, the rows of one case are timed interleaved round by round
 (common.timing.interleaved_times) in one process on one device:
   dense            x @ Wᵀ with a dense n×n weight (cuBLAS on CUDA)
   torch            monarch_core.monarch_multiply_torch (two bmm + permutation copies)
-  triton           monarch_core.kernels.monarch_multiply_triton (two passes; fp32 precision from
-                   MONARCH_FP32_PRECISION, default "ieee")
+  triton           monarch_core.kernels.monarch_multiply_triton (the dispatcher's choice: the one-pass
+                   forward where it applies, else two passes; fp32 precision from MONARCH_FP32_PRECISION)
   triton_one_pass  monarch_core.kernels.one_pass.monarch_multiply_one_pass, where that module exists and
                    one_pass_applies(n, b1, b2, dtype)
+  triton_two_pass  monarch_core.kernels.monarch_multiply_two_pass (the two-pass kernels at every n)
   fft              torch.fft.fft on complex64 (the dtype column does not apply)
 and, forward only, the Monarch DFT through the kernels (input permutation folded into the loads):
   dft_c64      complex64, "ieee";  dft_c64_tf32x3;  dft_bf16, dft_fp16 on separate real/imag planes.
@@ -122,26 +123,35 @@ def _step(fn, inputs, backward: bool):
     return run
 
 
+def _random(shape, device, gen, dtype, draw=torch.float32) -> torch.Tensor:
+    """Standard normal values drawn in `draw` on the CPU, then moved to device as dtype. On the meta device
+    no values are drawn (shapes only: tests/monarch_core/test_compile_count.py walks the cases that way)."""
+    if device.type == "meta":
+        return torch.empty(shape, dtype=dtype, device=device)
+    return torch.randn(shape, dtype=draw, generator=gen).to(device, dtype)
+
+
 def _cases(device, n, batch, dtype, triton_ok, gen, include_fft=True):
     """{name: (fn, inputs, element size, weight numel)} for one (n, batch, dtype)."""
     from monarch_core import factor_pair, monarch_multiply_torch
 
     b1, b2 = factor_pair(n)
-    rnd = lambda *shape: torch.randn(*shape, generator=gen).to(device, dtype).requires_grad_()  # noqa: E731
+    rnd = lambda *shape: _random(shape, device, gen, dtype).requires_grad_()  # noqa: E731
     x, W = rnd(batch, n), rnd(n, n)
     w1, w2 = rnd(b1, b2, b2), rnd(b2, b1, b1)
     el, weights = torch.empty((), dtype=dtype).element_size(), w1.numel() + w2.numel()
     cases = {"dense": (lambda x, W: x @ W.T, (x, W), el, n * n),
              "torch": (monarch_multiply_torch, (x, w1, w2), el, weights)}
     if triton_ok:
-        from monarch_core.kernels import monarch_multiply_triton
+        from monarch_core.kernels import monarch_multiply_triton, monarch_multiply_two_pass
 
         cases["triton"] = (monarch_multiply_triton, (x, w1, w2), el, weights)
         one_pass = one_pass_module()
         if one_pass is not None and one_pass.one_pass_applies(n, b1, b2, dtype):
             cases["triton_one_pass"] = (one_pass.monarch_multiply_one_pass, (x, w1, w2), el, weights)
+        cases["triton_two_pass"] = (monarch_multiply_two_pass, (x, w1, w2), el, weights)
     if include_fft:
-        xc = torch.randn(batch, n, dtype=torch.complex64, generator=gen).to(device).requires_grad_()
+        xc = _random((batch, n), device, gen, torch.complex64, torch.complex64).requires_grad_()
         cases["fft"] = (torch.fft.fft, (xc,), 8, 0)
     return cases
 
@@ -185,8 +195,8 @@ def dft_variants(device, n: int, batch: int, gen=None, triton_ok: bool = True) -
     from monarch_core import dft_monarch, monarch_multiply_torch
 
     gen = gen or torch.Generator().manual_seed(0)
-    _, w1, w2 = dft_monarch(n, device=device)
-    x = torch.randn(batch, n, dtype=torch.complex64, generator=gen).to(device)
+    _, w1, w2 = (t.to(device) for t in dft_monarch(n, device="cpu" if device.type == "meta" else device))
+    x = _random((batch, n), device, gen, torch.complex64, torch.complex64)
     same = lambda y: y  # noqa: E731
     variants = {"fft": (lambda: torch.fft.fft(x), same, 4)}
     if not triton_ok:
@@ -239,7 +249,7 @@ def speedups(rows: list[dict]) -> None:
         if "seconds" not in r:
             continue
         key = (r["n"], r["batch"], r["dtype"], r["pass"])
-        if ("triton", *key) in index and r["method"] in ("dense", "torch", "triton_one_pass"):
+        if ("triton", *key) in index and r["method"] in ("dense", "torch", "triton_one_pass", "triton_two_pass"):
             r["triton_speedup"] = r["seconds"] / index[("triton", *key)]
         if r["method"] == "fft" and r["pass"] == "fwd" and ("dft_bf16", r["n"], r["batch"], "bf16", "fwd") in index:
             r["dft_bf16_speedup"] = r["seconds"] / index[("dft_bf16", r["n"], r["batch"], "bf16", "fwd")]

@@ -3,6 +3,7 @@
     monarch_multiply_triton(x, w1, w2, precision=None, input_transposed=False) -> y
     monarch_multiply_adjoint_triton(y, w1, w2, precision=None) -> Mᴴ y
     monarch_multiply_planar(xr, xi, w1r, w1i, w2r, w2i, precision=None, input_transposed=False) -> (yr, yi)
+    monarch_multiply_two_pass(x, w1, w2, precision=None, input_transposed=False) -> y   (never one-pass)
     unsupported_reason(x, w1, w2) -> str | None
     one_pass.monarch_multiply_one_pass(x, w1, w2, precision=None, input_transposed=False) -> y
     one_pass.one_pass_applies(n, b1, b2, dtype) -> bool   (layout_applies(w1_shape, w2_shape, dtype) for any layout)
@@ -31,7 +32,8 @@ dispatch between one- and two-pass, and the entry points above).
 """
 from .support import FP32_PRECISIONS, PRECISION_ENV, SUPPORTED_DTYPES, unsupported_reason
 
-_LAZY = ("monarch_multiply_adjoint_triton", "monarch_multiply_planar", "monarch_multiply_triton")
+_LAZY = ("monarch_multiply_adjoint_triton", "monarch_multiply_planar", "monarch_multiply_triton",
+         "monarch_multiply_two_pass")
 
 
 def __getattr__(name):

@@ -28,7 +28,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .support import interpreting
+from .support import gpu_sm_count
 
 Planes = tuple  # (real plane, imaginary plane or None)
 
@@ -247,11 +247,13 @@ def _heuristic_cached(weight_grad: bool, n: int, k: int, ng: int, is_complex: bo
 
 def _launch(kernel_name: str, grid, args: dict, on_gpu: bool):
     kernel = _KERNELS[kernel_name]
-    if not on_gpu or interpreting():
+    if not on_gpu:
         kernel[grid(INTERPRETER_CONFIG)](**args, **INTERPRETER_CONFIG)
     elif os.environ.get(AUTOTUNE_ENV, "1") == "0":
         config = _heuristic(args)
-        kernel[grid(config)](**args, **config)
+        # B_BUCKET and STRIDE_KEY only key the autotuner (the kernel never reads them): held constant here,
+        # or their values (0 / 1 / other) would specialise the JIT into extra compiles of the same tile
+        kernel[grid(config)](**{**args, "B_BUCKET": 0, "STRIDE_KEY": 0}, **config)
     else:
         _tuned(kernel_name)[grid](**args)
 
@@ -294,7 +296,7 @@ def block_gemm(a: Planes, a_strides, w: Planes, w_strides, out: Planes, out_stri
     def grid(meta):
         return (triton.cdiv(batch, meta["BLOCK_B"]), triton.cdiv(blocks, meta["GROUP"]) * triton.cdiv(n, meta["BLOCK_N"]))
 
-    _launch("gemm", grid, args, a[0].is_cuda)
+    _launch("gemm", grid, args, gpu_sm_count(a[0].device) is not None)
 
 
 def block_weight_grad(go: Planes, go_strides, a: Planes, a_strides, *, batch: int, blocks: int, n: int, k: int,
@@ -308,8 +310,8 @@ def block_weight_grad(go: Planes, go_strides, a: Planes, a_strides, *, batch: in
     _check_view("go", go[0], (batch, blocks, n), go_strides)
     _check_view("a", a[0], (batch, blocks, k), a_strides)
     device = a[0].device
-    if a[0].is_cuda and not interpreting():
-        sms = torch.cuda.get_device_properties(device).multi_processor_count
+    sms = gpu_sm_count(device)
+    if sms is not None:
         split = max(1, min(triton.cdiv(batch, 256), triton.cdiv(4 * sms, blocks), MAX_PARTIAL_ELEMENTS // (blocks * n * k)))
     else:
         split = 1
@@ -329,6 +331,6 @@ def block_weight_grad(go: Planes, go_strides, a: Planes, a_strides, *, batch: in
         tiles = triton.cdiv(n, meta["BLOCK_N"]) * triton.cdiv(k, meta["BLOCK_K"])
         return (triton.cdiv(blocks, meta["GROUP"]) * tiles, split)
 
-    _launch("wgrad", grid, args, a[0].is_cuda)
+    _launch("wgrad", grid, args, sms is not None)
     dw = partial.sum(dim=1)
     return dw[0], (dw[1] if is_complex else None)

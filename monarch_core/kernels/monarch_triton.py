@@ -225,6 +225,18 @@ def monarch_multiply_triton(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
     return y.reshape(*x.shape[:-1], s * l)
 
 
+def monarch_multiply_two_pass(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, precision: str | None = None,
+                              input_transposed: bool = False) -> torch.Tensor:
+    """`monarch_multiply_triton` on the two-pass kernels whatever the layout (never the one-pass forward):
+    the benchmarks' `triton_two_pass` row. Same arguments, result and errors as `monarch_multiply_triton`."""
+    k, q, p, l, s, r = check_factors(w1, w2)
+    check_input(x, w1, w2, k * p)
+    _check_support(x, w1, w2)
+    y = _MonarchMultiply.apply(x.reshape(-1, k * p), w1, w2, resolve_precision(precision, x.dtype),
+                               bool(input_transposed))
+    return y.reshape(*x.shape[:-1], s * l)
+
+
 def monarch_multiply_adjoint_triton(y: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor,
                                     precision: str | None = None) -> torch.Tensor:
     """Triton path of `monarch_multiply_adjoint` (conjugate=True): x = Mᴴ y along the last axis, y (..., s·l)

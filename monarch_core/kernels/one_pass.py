@@ -37,7 +37,7 @@ import triton
 import triton.language as tl
 
 from ..factors import check_factors, check_input
-from .support import interpreting, resolve_precision, unsupported_reason
+from .support import gpu_sm_count, resolve_precision, unsupported_reason
 
 ONE_PASS_ENV = "MONARCH_ONE_PASS"  # "0" keeps the two-pass kernels everywhere (for comparisons)
 REAL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -177,11 +177,10 @@ def layout_applies(w1_shape, w2_shape, dtype: torch.dtype) -> bool:
                for precision in ("ieee", "tf32x3"))
 
 
-def _programs(batch: int, block_b: int, device: torch.device, scratch_per_program: int) -> int:
+def _programs(batch: int, block_b: int, sms: int | None, scratch_per_program: int) -> int:
     tiles = triton.cdiv(batch, block_b)
-    if interpreting() or device.type != "cuda":
+    if sms is None:
         return min(tiles, INTERPRETER_CONFIG["PROGRAMS"])
-    sms = torch.cuda.get_device_properties(device).multi_processor_count
     cap = max(sms, SCRATCH_BUDGET_BYTES // max(scratch_per_program, 1))  # ≥ one program per SM
     return max(1, min(tiles, PROGRAMS_PER_SM * sms, cap))
 
@@ -206,10 +205,11 @@ def one_pass_forward(x2: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, preci
     if batch == 0:
         return y
     element = x2.element_size()
-    config = tile_config(k, q, p, l, s, r, element, precision, interpreting())
+    sms = gpu_sm_count(x2.device)
+    config = tile_config(k, q, p, l, s, r, element, precision, interpret=sms is None)
     launch = dict(num_warps=config.pop("num_warps"), num_stages=config.pop("num_stages"))
     bb = config["BLOCK_B"]
-    programs = _programs(batch, bb, x2.device, k * q * bb * element)
+    programs = _programs(batch, bb, sms, k * q * bb * element)
     scratch = torch.empty((programs, k * q, bb), dtype=x2.dtype, device=x2.device)
     sb, se = x2.stride()
     sx_j, sx_i = (se, k * se) if transposed else (p * se, se)

@@ -28,6 +28,15 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+def gpu_sm_count(device: torch.device) -> int | None:
+    """Streaming multiprocessors of the CUDA device a launch compiles for; None when the kernels run on the
+    CPU interpreter (or the device is not CUDA). The launchers pick GPU tiles, grids and program counts
+    from it (the one seam tests/monarch_core/test_compile_count.py replaces to emulate an H200)."""
+    if interpreting() or device.type != "cuda":
+        return None
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
 DEFAULT_FP32_PRECISION = "tf32x3"
 
 
