@@ -85,6 +85,12 @@ def _compare(args):
     print(f"wrote {args.out}/{args.stem}.json, .md, _examples.png, _curves.png")
 
 
+def _study_app():
+    from mri.recon.study import MriStudyApp
+
+    return MriStudyApp()
+
+
 def _bench(args):
     import torch
 
@@ -162,6 +168,11 @@ def register(mri, bench):
     from mri.recon.protocol import register_protocol
 
     register_protocol(mri)
+
+    from common.study.cli import register_study
+    from mri.recon.study_presets import PRESETS
+
+    register_study(mri, _study_app, PRESETS, "mri")
 
     text = "inference slices/s of every MRI reconstruction model"
     p = bench.add_parser("mri", help=text, description=text)

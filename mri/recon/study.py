@@ -20,10 +20,6 @@ What the spec means here:
   (magnitude, fastMRI convention: the volume's max |target| as data range) and "nmse"
   (`mri.recon.metrics.slice_metrics`). The validation metric of the training runs is the validation
   loss ("val_loss", `training.ReconTask`).
-
-`train` does not receive the spec (RunRequest carries none), so `prepare` stores it: the runner calls
-`prepare` for every cell before anything else, in this process, and a spawned worker gets the app,
-spec included, by pickling.
 """
 from __future__ import annotations
 
@@ -77,8 +73,7 @@ class MriStudyApp:
     val_metric = "val_loss"
 
     def __init__(self):
-        self.spec = None
-        self._checked = set()
+        self._checked = set()  # (study, tracks) whose data were made and checked by this instance
 
     # ------------------------------------------------------------------ data
     def prepare(self, spec, cell: dict) -> None:
@@ -86,7 +81,6 @@ class MriStudyApp:
         and the training-mask pools of the cell's acceleration."""
         from mri.recon.study_data import check_splits, ensure_mask_pools, ensure_track, sim_config
 
-        self.spec = spec
         p = problem_of(spec)
         for method in spec.methods:
             check_method(method)
@@ -121,11 +115,6 @@ class MriStudyApp:
     def _mask_pool_dir(p: dict) -> str:
         return str(Path(p["data_root"]) / "mask-pools")
 
-    def _prepared(self):
-        if self.spec is None:
-            raise ConfigError("MriStudyApp.prepare(spec, cell) must run before training or evaluation")
-        return self.spec, problem_of(self.spec)
-
     def _splits(self, p: dict, track: str) -> dict:
         from mri.recon.study_data import data_dir
         from mri.recon.training import dataset_splits
@@ -139,7 +128,8 @@ class MriStudyApp:
         from mri.recon.study_data import data_dir
         from mri.recon.training import TrainConfig
 
-        spec, p = self._prepared()
+        spec = request.spec
+        p = problem_of(spec)
         track, acc = self._cell(request.cell)
         o, params = request.method.options, request.params
         n_train = p["n_train_scans"] or len(self._splits(p, track)["train"])
@@ -198,7 +188,6 @@ class MriStudyApp:
         from mri.recon.models import transform_parameter_count
         from mri.recon.training import load_model, open_slices
 
-        self.spec = self.spec or spec
         p = problem_of(spec)
         track, acc = self._cell(cell)
         test = self._splits(p, track)["test"]
