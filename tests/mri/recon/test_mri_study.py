@@ -1,0 +1,203 @@
+"""The MRI application of the study engine (mri.recon.study): the mri-smoke preset end to end through
+`run_study` on simulated 32² data, checked against independent computations (skimage's PSNR on the
+stored checkpoints' reconstructions, the per-volume metrics of `evaluation.evaluate`, CG-SENSE
+recomputed on the validation slices), a rerun that trains nothing, and `run.py mri study --dry-run`."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.errors import ConfigError
+from common.study import StudySpec
+from common.study.runner import run_study
+from mri.recon.metrics import slice_metrics
+from mri.recon.study import MriStudyApp
+from mri.recon.study_presets import PRESETS
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def smoke_spec(data_root) -> StudySpec:
+    spec = PRESETS["mri-smoke"]()
+    return spec.replace(problem={**spec.problem, "data_root": str(data_root)})
+
+
+class CountingApp(MriStudyApp):
+    """The application, recording every training run it is asked for."""
+
+    def __init__(self):
+        super().__init__()
+        self.trained = []
+
+    def train(self, request, callback):
+        self.trained.append((request.phase, request.method.name, request.seed))
+        super().train(request, callback)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mri_study")
+    spec = smoke_spec(root / "data")
+    app = CountingApp()
+    results = run_study(spec, app, root / "out", log=lambda text: None)
+    return spec, root, app, results
+
+
+def test_slice_metrics_match_skimage_per_slice_in_the_volume_range():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(3, 16, 16)) + 1j * rng.normal(size=(3, 16, 16))
+    target[2] *= 0.1  # a dark slice: scored in the volume's range, not its own
+    pred = target + 0.05 * rng.normal(size=target.shape)
+    values = slice_metrics(target, pred)
+    t, p = np.abs(target), np.abs(pred)
+    peak = t.max()
+    assert values["psnr"] == pytest.approx([peak_signal_noise_ratio(a, b, data_range=peak) for a, b in zip(t, p)])
+    assert values["ssim"] == pytest.approx([structural_similarity(a, b, data_range=peak) for a, b in zip(t, p)])
+    assert values["nmse"] == pytest.approx([np.sum((a - b) ** 2) / np.sum(a ** 2) for a, b in zip(t, p)])
+    with pytest.raises(ValueError):
+        slice_metrics(target[0], pred[0])
+
+
+@pytest.mark.slow
+def test_smoke_study_is_complete_with_every_per_slice_record(study):
+    spec, root, app, results = study
+    assert results["status"]["complete"] and not results["status"]["missing"]
+    meta = json.loads(next((root / "data").glob("mri-tiny-*/meta.json")).read_text())
+    test_ids, slices = sorted(meta["splits"]["test"]), spec.problem["sim_overrides"]["slices"]
+    assert not set(test_ids) & (set(meta["splits"]["train"]) | set(meta["splits"]["val"]))
+    n_samples = len(test_ids) * slices
+    trained = [m for m in spec.methods if m.trained]
+    n_runs = len(trained) * len(spec.seeds) + len(spec.methods) - len(trained)
+    assert len(results["records"]) == n_runs * n_samples * 3  # psnr, ssim, nmse
+    cell = results["cells"]["exact-4"]
+    for name, method in cell["methods"].items():
+        for run in method["runs"]:
+            assert run["info"]["samples"] == [f"{s}/{i}" for s in test_ids for i in range(slices)]
+            assert all(len(v) == n_samples and all(math.isfinite(x) for x in v) for v in run["per_sample"].values())
+    assert {t for phase, _, t in app.trained if phase == "tune"} == {spec.tune_seed}
+    assert {t for phase, _, t in app.trained if phase == "final"} == set(spec.seeds)
+
+
+@pytest.mark.slow
+def test_per_slice_psnr_agrees_with_an_independent_evaluation_of_the_checkpoint(study):
+    from mri.recon.evaluation import evaluate
+    from mri.recon.training import load_model
+
+    spec, root, app, results = study
+    run = results["cells"]["exact-4"]["methods"]["modl-monarch"]["runs"][1]
+    model, cfg = load_model(root / "out" / run["run_dir"], "best")
+    report = evaluate(model, cfg.data_dir, 4.0, run["info"]["test_scans"], device="cpu", keep_examples=False)
+    psnr = np.array(run["per_sample"]["psnr"]).reshape(len(report["per_volume"]), -1)
+    # a volume's PSNR is R² over the mean of its slices' MSEs, each R² · 10^(−psnr/10) in the same range R
+    from_slices = -10 * np.log10(np.mean(10 ** (-psnr / 10), axis=1))
+    assert from_slices == pytest.approx([v["psnr"] for v in report["per_volume"]], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_the_spec_schedule_and_tuned_point_reach_the_training_runs(study):
+    spec, root, app, results = study
+    method = results["cells"]["exact-4"]["methods"]["modl-monarch"]
+    assert set(method["chosen"]) == {"lr", "weight_decay", "transform_lr"}
+    records = [json.loads(line) for line in
+               (root / "out" / method["runs"][0]["run_dir"] / "metrics.jsonl").read_text().splitlines()]
+    lr, epochs = method["chosen"]["lr"], spec.stopping.max_epochs
+    # cosine to zero over the run's cap; a record holds the lr after its epoch's scheduler step
+    expected = [lr * (1 + math.cos(math.pi * (e + 1) / epochs)) / 2 for e in range(len(records))]
+    assert [r["lr"] for r in records] == pytest.approx(expected)
+    config = json.loads((root / "out" / method["runs"][0]["run_dir"] / "config.json").read_text())
+    assert config["transform_lr"] == pytest.approx(method["chosen"]["transform_lr"])
+    assert config["weight_decay"] == pytest.approx(method["chosen"]["weight_decay"])
+
+
+@pytest.mark.slow
+def test_classical_baseline_is_tuned_on_validation_and_paired_with_every_seed(study):
+    from mri.recon.classical import ClassicalRecon
+    from mri.recon.study_data import data_dir
+    from mri.recon.training import ReconSlices, dataset_splits, open_slices
+
+    spec, root, app, results = study
+    cell = results["cells"]["exact-4"]
+    tuning = json.loads((root / "out" / "tuning" / "exact-4.json").read_text())["methods"]["cg-sense"]
+    complete = [t for t in tuning["trials"] if t["state"] == "COMPLETE"]
+    assert len(tuning["trials"]) == spec.tuning.trials and tuning["value"] == min(t["value"] for t in complete)
+    lam = cell["methods"]["cg-sense"]["chosen"]["lamda"]
+    assert cell["methods"]["cg-sense"]["runs"][0]["params"] == {"lamda": lam}
+    # the objective recomputed by hand: minus the mean PSNR of CG-SENSE at λ over the validation slices
+    folder = data_dir({**spec.problem}, "exact")
+    val = dataset_splits(folder)["val"]
+    data = ReconSlices(open_slices(folder, val, 4.0), range(len(val) * spec.problem["sim_overrides"]["slices"]))
+    recon = ClassicalRecon("cg-sense", lam, spec.problem["classical_iters"])
+    items = [data[i] for i in range(len(data))]
+    targets = np.stack([abs(it["target"].numpy()) for it in items])
+    preds = np.stack([abs(recon.reconstruct_slice(it["kspace"].numpy(), it["maps"].numpy(), it["mask"].numpy()))
+                      for it in items])
+    peak = targets.max()  # one validation subject: its volume's range
+    mine = np.mean([10 * np.log10(peak ** 2 / np.mean((t - p) ** 2)) for t, p in zip(targets, preds)])
+    assert tuning["value"] == pytest.approx(-mine, rel=1e-5)
+    comps = {(c["method"], c["baseline"]): c for c in cell["comparisons"]}
+    versus = comps[("modl-fft", "cg-sense")]
+    assert versus["result"]["n_seeds"] == len(spec.seeds) and versus["goal"] == 1.0
+    # the difference is that of the means over seeds and slices of the stored per-slice PSNRs
+    fft = np.mean([r["per_sample"]["psnr"] for r in cell["methods"]["modl-fft"]["runs"]])
+    cg = np.mean(cell["methods"]["cg-sense"]["runs"][0]["per_sample"]["psnr"])
+    assert versus["result"]["estimate"] == pytest.approx(fft - cg)
+
+
+@pytest.mark.slow
+def test_a_rerun_trains_nothing_and_gives_the_same_records(study):
+    spec, root, app, results = study
+    again = CountingApp()
+    rerun = run_study(spec, again, root / "out", log=lambda text: None)
+    assert again.trained == []
+    assert rerun["records"] == results["records"]
+
+
+def test_methods_the_application_cannot_build_are_refused_before_any_data(tmp_path):
+    spec = smoke_spec(tmp_path / "data").to_dict()
+    spec["methods"][1]["options"] = {"model": "cg-sense"}
+    with pytest.raises(ConfigError, match="not a trainable model"):
+        run_study(StudySpec.from_dict(spec), MriStudyApp(), tmp_path / "out", log=lambda text: None)
+    spec = smoke_spec(tmp_path / "data").to_dict()
+    spec["problem"]["n_train"] = 3
+    with pytest.raises(ConfigError, match="unknown MRI problem key"):
+        run_study(StudySpec.from_dict(spec), MriStudyApp(), tmp_path / "out2", log=lambda text: None)
+    assert not (tmp_path / "data").exists()
+
+
+def test_every_preset_is_a_valid_spec_with_the_declared_comparisons():
+    for name, make in PRESETS.items():
+        spec = make()
+        assert spec.application == "mri" and spec.metric == "psnr" and spec.statistic == "difference"
+        names = {m.name for m in spec.methods}
+        pairs = {(c.method, c.baseline) for c in spec.comparisons}
+        assert ("modl-fft", "cg-sense") in pairs
+        assert {(k, "modl-fft") for k in names if k.startswith("modl-") and k[5:] in ("monarch", "dense", "diag")} <= pairs
+        for method in spec.methods:
+            knobs = set(method.knobs)
+            if method.trained and method.settings_from is None:
+                expected = {"lr", "weight_decay"} | ({"transform_lr"} if method.name != "modl-fft" else set())
+                assert knobs == expected, method.name
+    cpu = PRESETS["mri-cpu"]()
+    assert len(cpu.seeds) >= 5 and cpu.tuning.trials >= 20 and cpu.tuning.pruner == "successive-halving"
+    assert cpu.problem["n_train_scans"] == 16 and {c["acceleration"] for c in cpu.cells} == {4.0, 8.0}
+
+
+def test_cli_dry_run_prints_the_plan_without_running(tmp_path):
+    out = tmp_path / "study"
+    done = subprocess.run([sys.executable, "run.py", "mri", "study", "mri-smoke", "--out", str(out), "--dry-run"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[1]: line.split() for line in done.stdout.splitlines() if line.startswith("exact-4")}
+    assert set(rows) == {"modl-fft", "modl-monarch", "cg-sense"}
+    assert rows["modl-fft"][2] == "2" and rows["modl-fft"][4] == "2"  # trials, final runs
+    assert rows["cg-sense"][4] == "1"  # one evaluation, no seeds
+    assert not out.exists()
+    bad = subprocess.run([sys.executable, "run.py", "mri", "study", "no-such-preset", "--dry-run"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "mri-smoke" in bad.stderr and "Traceback" not in bad.stderr
