@@ -19,7 +19,7 @@ from pathlib import Path
 from common.errors import ConfigError, RunExistsError
 
 
-def _seeds(text: str) -> tuple:
+def seeds_from_text(text: str) -> tuple:
     try:
         seeds = tuple(int(s) for s in text.split(","))
     except ValueError:
@@ -44,7 +44,7 @@ def resolve_spec(name_or_file: str, presets: dict, application: str, args=None):
         raise ConfigError(f"study {spec.name} is a {spec.application} study, not a {application} one",
                           hint=f"run it with run.py {spec.application} study")
     if args is not None:
-        changes = {"seeds": _seeds(args.seeds) if args.seeds else None, "device": args.device,
+        changes = {"seeds": seeds_from_text(args.seeds) if args.seeds else None, "device": args.device,
                    "jobs": args.jobs, "threads": args.threads}
         spec = spec.replace(**changes)
     return spec
@@ -122,4 +122,4 @@ def register_study(group, app_factory, presets: dict, application: str) -> None:
     p.set_defaults(func=_handler(app_factory, presets, application))
 
 
-__all__ = ["register_study", "resolve_spec"]
+__all__ = ["register_study", "resolve_spec", "seeds_from_text"]

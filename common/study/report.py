@@ -54,12 +54,16 @@ def markdown(results: dict, command: str | None = None) -> str:
         lines += ["Reproduce:", "", "```", command, "```", ""]
     t, s = spec["tuning"], spec["stopping"]
     sched = spec["schedule"]
+    tuned = any(m["knobs"] and not m["settings_from"] for m in spec["methods"])
+    tuning_line = (f"- Tuning: {t['trials']} Optuna trials per tuned method (TPE, {t['pruner']} pruning from epoch "
+                   f"{t['min_epochs']}, ≤ {t['epochs']} epochs each); a choice in the outer {t['edge']:.0%} (log "
+                   f"scale) of its range widens it by a decade with {t['extra_trials']} more trials for every method "
+                   f"(≤ {t['max_widenings']} times). Selection on validation only." if tuned else
+                   "- No tuning: every method runs at the same fixed options (an untuned comparison; the tuned, "
+                   "equal-budget one is `run.py <application> study`).")
     lines += ["## Design", "",
               f"- Final seeds {list(spec['seeds'])}; tuning seed {spec['tune_seed']} (never a final seed).",
-              f"- Tuning: {t['trials']} Optuna trials per tuned method (TPE, {t['pruner']} pruning from epoch "
-              f"{t['min_epochs']}, ≤ {t['epochs']} epochs each); a choice in the outer {t['edge']:.0%} (log scale) "
-              f"of its range widens it by a decade with {t['extra_trials']} more trials for every method "
-              f"(≤ {t['max_widenings']} times). Selection on validation only.",
+              tuning_line,
               f"- Schedule: {sched['kind']}" + (f" (×{sched['gamma']} every {sched['step_epochs']} epochs)"
                                                 if sched["kind"] == "step" else "") +
               f"; final runs stop when the best validation metric gained < {s['min_gain']:.0%} over the last "
@@ -82,11 +86,14 @@ def markdown(results: dict, command: str | None = None) -> str:
             if not summ:
                 value = "–"
             elif m["trained"]:
-                value = format_mean_se(summ["mean"], summ["se"]) + f" ({summ['n_seeds']} seeds)"
+                n = summ["n_seeds"]
+                value = format_mean_se(summ["mean"], summ["se"]).replace(" (n=1)", "") + f" ({n} seed{'s' * (n > 1)})"
             else:
                 value = f"{summ['mean']:.4f} (deterministic)"
             if m["settings_from"]:
                 bracket = f"point of {m['settings_from']}"
+            elif not m["chosen"]:
+                bracket = "fixed (untuned)"
             else:
                 bracket = ", ".join(f"{k}: {v}" for k, v in m["bracketing"].items()) or "–"
             conv = m["converged"]
@@ -104,6 +111,8 @@ def markdown(results: dict, command: str | None = None) -> str:
             for c in comps:
                 r = c["result"]
                 goal = "–" if c["goal"] is None else f"{c['goal']:g}: {'met' if c['goal_met'] else 'not met'}"
+                if r["n_seeds"] < 2:
+                    goal += " (one seed: the interval holds test-sample noise only)"
                 lines.append(f"| {c['method']} vs {c['baseline']} | {c['metric']} | {format_interval(r)} | "
                              f"{format_interval(r['t_interval'])} | {r['n_seeds']} × {r['n_samples']} | {goal} |")
             lines.append("")

@@ -341,7 +341,8 @@ def run_study(spec: StudySpec, app: StudyApplication, out, storage: str | None =
         from .tuning import tune
 
         objectives = {m.name: tuning_objective(app, spec, cell, m, out, device) for m in spec.tuned_methods()}
-        tunings[label] = tune(spec, label, objectives, storage, single_worker=single_worker, progress=log)
+        tunings[label] = (tune(spec, label, objectives, storage, single_worker=single_worker, progress=log)
+                          if objectives else {"ranges": {}, "rounds": 0, "methods": {}})  # fixed points only
         write_json_atomic(path, tunings[label])
     if "final" not in phases:
         return {"tuning": tunings}

@@ -202,7 +202,13 @@ class StudySpec:
         """"exact-acc4" for {"track": "exact", "acceleration": 4.0}; "main" for the single empty cell."""
         if not cell:
             return "main"
-        return "-".join(f"{v:g}" if isinstance(v, float) else str(v) for k, v in cell.items() if k != "tune_with")
+        def text(value):
+            if isinstance(value, float):
+                return f"{value:g}"
+            if isinstance(value, str) and ("/" in value or "." in value):
+                return Path(value).stem  # a file: its name ("datasets/ns-tiny.h5" → "ns-tiny")
+            return str(value)
+        return "-".join(text(v) for k, v in cell.items() if k != "tune_with")
 
     def tuning_cell(self, cell: dict) -> dict:
         """The cell whose tuning `cell` uses (its own, or the one its "tune_with" label names)."""

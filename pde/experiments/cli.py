@@ -1,4 +1,4 @@
-"""run.py sub-commands: `pde train`, `pde eval`, `pde compare`, `pde protocol`, `pde superres`
+"""run.py sub-commands: `pde train`, `pde eval`, `pde compare`, `pde study`, `pde superres`
 (handlers import torch lazily).
 
 Every option of `pde train` and `pde compare` comes from a `TrainConfig` field (its default, type and
@@ -50,7 +50,9 @@ def _superres(args):
 
 
 def _compare(args):
-    from pde.experiments.compare import markdown, run_compare
+    from common.study.cli import seeds_from_text
+    from common.study.report import markdown
+    from pde.experiments.compare import run_compare
 
     values = options_from_args(args, TrainConfig, exclude=COMPARE_EXCLUDE)
     transforms = tuple(t.strip() for t in args.transforms.split(","))
@@ -59,9 +61,11 @@ def _compare(args):
 
         transforms = TRANSFORM_KINDS
     command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = run_compare(args.datasets, transforms, epochs=args.epochs, out_dir=args.out, device=args.device,
-                         checkpoint=args.checkpoint, command=command, **values)
-    print(markdown(result))
+    seeds = seeds_from_text(args.seeds) if args.seeds else (values.pop("seed"),)
+    values.pop("seed", None)
+    results = run_compare(args.datasets, transforms, epochs=args.epochs, out_dir=args.out, seeds=seeds,
+                          device=args.device, command=command, overwrite=values.pop("overwrite", False), **values)
+    print(markdown(results, command))
 
 
 def _study_app():
@@ -71,7 +75,7 @@ def _study_app():
 
 
 def register(pde=None, bench=None, **_):
-    """Add `train`, `eval`, `compare`, `superres` and `protocol` to run.py's `pde` group."""
+    """Add `train`, `eval`, `compare`, `superres` and `study` to run.py's `pde` group."""
     if pde is None:
         return
     text = "train one FNO on a dataset; then evaluate best.pt on the test split"
@@ -112,16 +116,16 @@ def register(pde=None, bench=None, **_):
 
     register_study(pde, _study_app, PRESETS, "pde")
 
-    text = "train FNOs with several transforms on the same data, split and seed; one report"
+    text = ("train FNOs with several transforms at one fixed setting on the same data, split and seeds; one report "
+            "(untuned: for a tuned, equal-budget comparison use `pde study`)")
     p = pde.add_parser("compare", help=text, description=text)
     p.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset files (one table column each)")
     p.add_argument("--transforms", default="all", metavar="LIST",
                    help="comma list of transform kinds (fft, dense, monarch, diag, …; KIND+channels adds Monarch "
                    "channel mixing), or all (default: all registered kinds)")
     p.add_argument("--out", default="runs/pde/compare", metavar="FOLDER",
-                   help="report folder; runs go to FOLDER/<dataset>/<transform> (default: runs/pde/compare)")
-    p.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"],
-                   help="checkpoint evaluated on the test split: best.pt is chosen on validation (default: best.pt)")
+                   help="study folder: report.md/json/png and the runs (default: runs/pde/compare); rerunning resumes")
+    p.add_argument("--seeds", metavar="LIST", help="comma list of seeds, one run per transform and seed (default: --seed)")
     add_options(p, TrainConfig, include=("epochs", "device"))
     add_options(p, TrainConfig, exclude=COMPARE_EXCLUDE)
     p.set_defaults(func=_compare)

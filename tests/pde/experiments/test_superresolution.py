@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.errors import ConfigError
-from pde.experiments.protocol import subsample_dataset
+from pde.data.subsample import subsample_dataset
 from pde.experiments.superresolution import run_superresolution
 from pde.experiments.training import TrainConfig, train
 from pde.experiments.transfer import load_for_dataset
