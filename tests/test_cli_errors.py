@@ -317,3 +317,67 @@ def test_training_on_a_dataset_too_small_for_a_test_split_is_refused_before_any_
     err = capsys.readouterr().err
     assert code == 2 and "no test samples" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def _step_just_above(bound, interval):
+    """(refused, accepted): the record interval split into m and m+1 equal steps around `bound`, so the
+    solver takes exactly the step given (record_schedule shrinks any other step to one of these)."""
+    import math
+
+    m = math.floor(interval / bound)
+    return interval / m, interval / (m + 1)
+
+
+@pytest.mark.timeout(120)
+def test_navier_stokes_dt_just_above_the_cfl_bound_is_refused_before_any_file(tmp_path, capsys):
+    from pde.data.navier_stokes import max_stable_dt
+    from pde.data.presets import configure
+
+    preset = configure("ns-tiny", n=4, res=16, gen_res=32)
+    bound, _ = max_stable_dt({**preset.params, "gen_res": 32, "res": 16}, 0, 4)
+    # Independent check of the bound's scale: Δx / max(|u|+|v|) with the speed this flow really reaches
+    # (0.21 measured along the trajectory at 32², ν = 1e-3, T = 7.5) must not be tighter than the bound.
+    assert 1 / (32 * 0.21) > bound > 0.05
+    refused, accepted = _step_just_above(bound, 0.5)
+    assert refused > bound >= accepted
+    base = ["data", "ns-tiny", "--n", "4", "--res", "16", "--gen-res", "32", "--quiet"]
+    assert _run_main(base + ["--dt", repr(refused), "--out", str(tmp_path / "o" / "bad.h5")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"error: --dt \S+ is above the stable bound .* advective CFL", err), err
+    assert re.search(r"hint: pass --dt 0\.\d+ or less", err), err
+    assert not (tmp_path / "o").exists()
+    assert _run_main(base + ["--dt", repr(accepted), "--out", str(tmp_path / "ok.h5")]) == 0
+
+
+def test_dt_beyond_the_record_interval_names_the_step_taken(files, capsys):
+    """--dt 100 (the issue's case) is shrunk to the 0.5 record interval, which still breaks the CFL bound."""
+    assert _run_main(["data", "ns-tiny", "--dt", "100", "--out", f"{files}/o/dt100.h5"]) == 2
+    err = capsys.readouterr().err
+    assert "--dt 100 (the step taken after fitting it to the record times: 0.5)" in err, err
+    assert not (files / "o" / "dt100.h5").exists() and not (files / "o" / "dt100.h5.partial").exists()
+
+
+def test_burgers_dt_above_the_shock_width_cfl_bound_is_refused(tmp_path, capsys):
+    from pde.data.burgers import max_stable_dt
+    from pde.data.grf import PeriodicGRF, sample_generators
+    from pde.data.presets import configure
+
+    preset = configure("burgers-tiny", n=4)
+    bound, _ = max_stable_dt({**preset.params, "gen_res": 256, "res": 256}, 0, 4)
+    u0 = PeriodicGRF(1, 256, alpha=2.0, tau=5.0, sigma=25.0).sample(sample_generators(0, 0, 4), dtype=torch.float64)
+    assert bound == pytest.approx(2 * 0.1 / float(u0.abs().max()) ** 2)
+    refused, accepted = _step_just_above(bound, 1.0)
+    base = ["data", "burgers-tiny", "--n", "4", "--quiet"]
+    assert _run_main(base + ["--dt", repr(refused), "--out", str(tmp_path / "bad.h5")]) == 2
+    assert "shock width" in capsys.readouterr().err and not (tmp_path / "bad.h5").exists()
+    assert _run_main(base + ["--dt", repr(accepted), "--out", str(tmp_path / "ok.h5")]) == 0
+
+
+@pytest.mark.parametrize("name", ["ns-tiny", "burgers-tiny", "darcy-tiny", "burgers", "burgers-1024",
+                                  pytest.param("ns-v1e-3", marks=pytest.mark.slow),
+                                  pytest.param("ns-v1e-4", marks=pytest.mark.slow),
+                                  pytest.param("ns-v1e-5", marks=pytest.mark.slow)])
+def test_every_presets_default_step_is_within_its_bound(name):
+    from pde.data.presets import PRESETS, check_time_step
+
+    check_time_step(PRESETS[name])  # raises ConfigError when the preset's own Δt broke its bound

@@ -122,6 +122,75 @@ def navier_stokes_2d(w0: torch.Tensor, forcing: torch.Tensor | None, visc: float
     return u, t.to(rdtype)
 
 
+def _speed_sum(w_h: torch.Tensor, size: int) -> torch.Tensor:
+    """max over the grid of |u| + |v| for vorticity coefficients w_h (B, S, S/2+1) from rfft2: (B,)."""
+    k_first = wavenumbers(size)[:, None]
+    k_last = wavenumbers(size)[None, : size // 2 + 1]
+    lap = 4 * math.pi**2 * (k_first**2 + k_last**2)
+    lap[0, 0] = 1.0
+    psi_h = w_h / lap
+    u = torch.fft.irfft2(2j * math.pi * k_last * psi_h, s=(size, size))
+    v = torch.fft.irfft2(-2j * math.pi * k_first * psi_h, s=(size, size))
+    return (u.abs() + v.abs()).flatten(1).amax(1)
+
+
+def forced_speed(size: int, visc: float, t_final: float) -> float:
+    """max(|u| + |v|) of the flow the benchmark forcing drives by itself up to t_final.
+
+    Each forced mode grows as the linear (Stokes) response ŵ_k(t) = f̂_k·(1 − e^(−ν|k|²t))/(ν|k|²)
+    (|k|² meaning 4π²|k|² here), which increases with t, so t_final gives the largest value.
+    """
+    k_first = wavenumbers(size)[:, None]
+    k_last = wavenumbers(size)[None, : size // 2 + 1]
+    lap = 4 * math.pi**2 * (k_first**2 + k_last**2)
+    rate = visc * lap
+    growth = torch.where(rate > 0, -torch.expm1(-rate * t_final) / rate.clamp_min(1e-300),
+                         torch.full_like(rate, t_final))
+    f_h = torch.fft.rfft2(ns_forcing(size, dtype=torch.float64))
+    return float(_speed_sum(f_h[None] * growth, size).amax())
+
+
+def initial_speed(params: dict, seed: int, n_samples: int, chunk: int = 64) -> float:
+    """max(|u| + |v|) over the grid and over the initial vorticities of samples 0 .. n_samples−1 (the very
+    fields `generate_batch` will draw for this seed). Cheap next to solving: ~30 s for the 1200 samples of a
+    256² paper preset on 2 CPU cores, against hours of time stepping."""
+    grf = PeriodicGRF(2, params["gen_res"], alpha=params["alpha"], tau=params["tau"])
+    top = 0.0
+    for start in range(0, n_samples, chunk):
+        w0 = grf.sample(sample_generators(seed, start, min(chunk, n_samples - start)), dtype=torch.float64)
+        top = max(top, float(_speed_sum(torch.fft.rfft2(w0), params["gen_res"]).amax()))
+    return top
+
+
+def max_stable_dt(params: dict, seed: int, n_samples: int) -> tuple[float, str]:
+    """The largest solver step the advective CFL condition allows, and a phrase saying where it comes from.
+
+    The nonlinear term is explicit (forward Euler), so a step must not carry the flow across more than one
+    grid cell: Δt·max(|u| + |v|)/Δx ≤ 1 with Δx = 1/gen_res (the 2-D Courant condition; the viscous term
+    is Crank–Nicolson and sets no limit). The velocity bound is the initial flow of this run's samples
+    plus the flow the forcing drives by itself up to T (`forced_speed`). That sum is an estimate, not a
+    theorem: the nonlinear term moves energy between scales. Measured (4 samples, seed 0, max over the
+    records) the largest |u| + |v| stayed below it for ν = 1e-3, T = 7.5 (16²: 0.17 vs 0.21; 32²: 0.21 vs
+    0.24; 64²: 0.18 vs 0.25) and ν = 1e-4, T = 30 (64²: 0.67 vs 0.73), and exceeded it by 1.12× at
+    ν = 1e-5, T = 20 (64²: 0.64 vs 0.57), where turbulence concentrates velocity.
+
+    The condition is necessary, not sufficient: at ν = 1e-3 (64², T = 7.5) the data turned to garbage
+    only 3–8× above this bound (Δt = 0.2: 1% error, 0.5: 11%), but at ν = 1e-5 the explicit nonlinear term
+    diverged 5–8× below it (64², T = 10: Δt = 5e-3 diverged, 2e-3 did not; benchmarks/results/
+    pde_data_dt_study.md). So this refuses steps that cannot work; the Δt study picks an accurate step.
+    """
+    speed = initial_speed(params, seed, n_samples) + forced_speed(params["gen_res"], params["visc"],
+                                                                  params["t_final"])
+    bound = 1.0 / (params["gen_res"] * speed)
+    return bound, (f"advective CFL Δt·max(|u|+|v|)·gen_res ≤ 1 at --gen-res {params['gen_res']}, ν={params['visc']:g}, "
+                   f"T={params['t_final']:g} with the benchmark forcing (max |u|+|v| ≈ {speed:.3g})")
+
+
+def effective_dt(params: dict) -> float:
+    """The step the solver really takes (see `record_schedule`)."""
+    return record_schedule(params["t_final"], params["dt"], params["record_steps"])[1]
+
+
 def sample_shapes(params: dict) -> dict:
     res = params["res"]
     return {"a": (res, res), "u": (res, res, params["record_steps"])}

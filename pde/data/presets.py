@@ -202,6 +202,7 @@ def generate(preset: Preset | str, out=None, *, seed: int = 0, device="cpu", ove
 
     module = importlib.import_module(EQUATION_MODULES[preset.equation])
     params = {**preset.params, "gen_res": preset.gen_res, "res": preset.res}
+    check_time_step(preset, seed)
     identity = {"equation": preset.equation, "seed": int(seed), "n_samples": preset.n, **params,
                 "package_version": _package_version()}
     out = Path(out) if out is not None else Path("datasets") / f"{preset.name}.h5"
@@ -212,6 +213,29 @@ def generate(preset: Preset | str, out=None, *, seed: int = 0, device="cpu", ove
         batch_size=preset.batch_size, attrs=attrs, overwrite=overwrite, progress=progress, desc=preset.name,
         stale_reason=_stale_reason,
         make_batch=lambda start, count: module.generate_batch(params, seed, start, count, device=device))
+
+
+def check_time_step(preset: Preset, seed: int = 0) -> None:
+    """ConfigError, before any file exists, when the preset's solver step breaks its equation's stability
+    bound (``max_stable_dt`` of the equation module: the advective CFL condition, computed from this
+    seed's initial conditions); equations without a time step (Darcy) pass."""
+    module = importlib.import_module(EQUATION_MODULES[preset.equation])
+    if not hasattr(module, "max_stable_dt"):
+        return
+    params = {**preset.params, "gen_res": preset.gen_res, "res": preset.res}
+    bound, reason = module.max_stable_dt(params, seed, preset.n)
+    step = module.effective_dt(params)
+    if step > bound:
+        taken = "" if math.isclose(step, params["dt"]) else f" (the step taken after fitting it to the record times: {step:.3g})"
+        raise ConfigError(f"--dt {params['dt']:g}{taken} is above the stable bound {bound:.3g} of the {preset.name} "
+                          f"solver: {reason}", hint=f"pass --dt {_round_down(bound)} or less (the preset's default is "
+                                                    f"{PRESETS[preset.name].params['dt']:g})")
+
+
+def _round_down(value: float) -> str:
+    """`value` rounded down to 2 significant digits, as a command-line number."""
+    exponent = math.floor(math.log10(value)) - 1
+    return f"{math.floor(value / 10 ** exponent) * 10 ** exponent:.2g}"
 
 
 def _stale_reason(recorded: dict) -> str | None:

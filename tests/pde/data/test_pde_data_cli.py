@@ -22,7 +22,7 @@ def test_every_preset_is_a_data_subcommand():
 
 def test_data_command_writes_the_requested_file(tmp_path):
     out = tmp_path / "ns.h5"
-    assert run.main(["data", "ns-tiny", "--n", "2", "--res", "16", "--gen-res", "32", "--dt", "0.25", "--out", str(out)]) == 0
+    assert run.main(["data", "ns-tiny", "--n", "2", "--res", "16", "--gen-res", "32", "--dt", "0.1", "--out", str(out)]) == 0
     data = load_dataset(out)
     assert data["a"].shape == (2, 16, 16) and data["u"].shape == (2, 16, 16, 15)
     assert np.allclose(data["t"], np.arange(1, 16) * 0.5)
