@@ -14,7 +14,7 @@ import scipy.io
 import torch
 
 import run
-from common.errors import CheckpointError, ConfigError, FormatError
+from common.errors import CheckpointError, ConfigError, FormatError, NonFiniteError
 
 RAW_LIBRARY_TEXT = ("Unable to synchronously", "Unable to open file", "PytorchStreamReader", "invalid load key",
                     "ZeroDivisionError", "chunk dimensions must be positive", "Errno")
@@ -381,3 +381,18 @@ def test_every_presets_default_step_is_within_its_bound(name):
     from pde.data.presets import PRESETS, check_time_step
 
     check_time_step(PRESETS[name])  # raises ConfigError when the preset's own Δt broke its bound
+
+
+def test_a_solver_that_diverges_inside_the_cfl_bound_ends_in_one_line(tmp_path, capsys):
+    """ν = 1e-5 at 32², T = 10, Δt = 0.05: inside the CFL bound (≈ 0.10) but the explicit nonlinear term
+    diverges (the bound is necessary, not sufficient); the writer's finite check gives one line, no traceback."""
+    from pde.data.navier_stokes import max_stable_dt
+    from pde.data.presets import configure
+
+    preset = configure("ns-v1e-5", n=1, res=32, gen_res=32, t_final=10.0, record_steps=1, dt=0.05, batch_size=1)
+    assert max_stable_dt({**preset.params, "gen_res": 32, "res": 32}, 0, 1)[0] > 0.05
+    from pde.data.presets import generate
+
+    with pytest.raises(NonFiniteError, match="the solver diverged") as raised:
+        generate(preset, tmp_path / "nan.h5", progress=False)
+    assert "smaller --dt" in raised.value.hint and not (tmp_path / "nan.h5").exists()

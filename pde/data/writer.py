@@ -18,7 +18,7 @@ from typing import Callable
 import h5py
 import numpy as np
 
-from common.errors import ConfigError, RunExistsError
+from common.errors import ConfigError, NonFiniteError, RunExistsError
 from common.files import atomic_h5
 
 FORMAT_NAME = "monarch-sciml/pde"
@@ -113,8 +113,10 @@ def write_resumable(out, *, params: dict, sample_shapes: dict, n_samples: int, b
                     if value.shape != expected:
                         raise ValueError(f"make_batch returned {key} of shape {value.shape}, expected {expected}")
                     if not np.isfinite(value).all():
-                        raise FloatingPointError(f"non-finite values in {key} for samples {done}..{done + count - 1}"
-                                                 f" (solver blew up: reduce dt)")
+                        # A solver that diverged (a step inside the CFL bound can still be unstable at
+                        # low viscosity): the user's fix is a smaller step, so one line, not a traceback.
+                        raise NonFiniteError(f"non-finite values in {key} for samples {done}..{done + count - 1}: "
+                                             f"the solver diverged", hint="pass a smaller --dt and --overwrite")
                     handle[key][done:done + count] = value
                 elif key not in handle:
                     handle.create_dataset(key, data=value.astype(np.float32))
