@@ -1,4 +1,7 @@
-"""run.py sub-commands: `mri train|eval|compare` and `bench mri`. Handlers import torch lazily.
+"""run.py sub-commands: `mri train|eval|compare|study` and `bench mri`. Handlers import torch lazily.
+
+`mri study PRESET|SPEC` is the shared study engine (`common.study`) with the MRI application
+(`mri.recon.study`) and its presets (`mri.recon.study_presets`); it replaces the old `mri protocol`.
 
 The training options of `mri train` and `mri compare` come from `training.TrainConfig` (default,
 type and help written there once); model names from the registry (`model_names`).
@@ -118,7 +121,7 @@ def _bench(args):
 
 
 def register(mri, bench):
-    """Add `mri train|eval|compare|protocol` and `bench mri` to run.py."""
+    """Add `mri train|eval|compare|study` and `bench mri` to run.py."""
     text = "train one reconstruction model (single process or torchrun)"
     p = mri.add_parser("train", help=text, description=text)
     p.add_argument("--model", required=True, metavar="NAME", help=f"model to train: {NAMES_HELP}")
@@ -164,10 +167,6 @@ def register(mri, bench):
     add_options(p, TrainConfig, exclude=COMPARE_EXCLUDE)
     _add_model_options(p)
     p.set_defaults(func=_compare)
-
-    from mri.recon.protocol import register_protocol
-
-    register_protocol(mri)
 
     from common.study.cli import register_study
     from mri.recon.study_presets import PRESETS
