@@ -96,7 +96,7 @@ def two_level_bootstrap(a, b, statistic: str = "ratio", n_resamples: int = 10_00
     (`comparison`). Training noise (seed to seed) and test-set noise both enter the interval; resampling
     (seed, sample) pairs as if independent ignores the first (../shared/reference/protocol.md). The arms of
     the percentile interval are widened by `small_sample_factor` over the seeds (a plain percentile
-    interval over 5 seeds covers only ≈ 85 %).
+    interval over 5 seeds covers only ≈ 85 %); a ratio's arms are widened on the log scale (positive bounds).
     Returns {"statistic", "estimate", "low", "high", "level", "n_seeds", "n_samples", "n_resamples",
     "method": "two-level bootstrap"}.
     """
@@ -115,7 +115,14 @@ def two_level_bootstrap(a, b, statistic: str = "ratio", n_resamples: int = 10_00
     q_low, q_high = np.percentile(values, [tail, 100 - tail])
     estimate = float(comparison(a.mean(), b.mean(), statistic))
     factor = small_sample_factor(level, n_seeds)
-    low, high = estimate - factor * (estimate - q_low), estimate + factor * (q_high - estimate)
+    if statistic == "ratio" and estimate > 0 and q_low > 0:
+        # widened on the log scale, where a ratio's sampling distribution is closer to symmetric: the
+        # bounds stay positive however few the seeds (on the linear scale a 2-seed interval goes below 0)
+        centre = math.log(estimate)
+        low = math.exp(centre - factor * (centre - math.log(q_low)))
+        high = math.exp(centre + factor * (math.log(q_high) - centre))
+    else:
+        low, high = estimate - factor * (estimate - q_low), estimate + factor * (q_high - estimate)
     return {"method": "two-level bootstrap", "statistic": statistic, "small_sample_factor": factor,
             "estimate": estimate, "low": float(low), "high": float(high),
             "level": level, "n_seeds": int(n_seeds), "n_samples": int(n_samples), "n_resamples": n_resamples}
