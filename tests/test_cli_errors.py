@@ -396,3 +396,58 @@ def test_a_solver_that_diverges_inside_the_cfl_bound_ends_in_one_line(tmp_path, 
     with pytest.raises(NonFiniteError, match="the solver diverged") as raised:
         generate(preset, tmp_path / "nan.h5", progress=False)
     assert "smaller --dt" in raised.value.hint and not (tmp_path / "nan.h5").exists()
+
+
+def _with_field_dtype(files, tmp_path, dtype, key="u", scale=1.0):
+    """A copy of the tiny NS file whose `key` is stored as `dtype` (values × scale, then cast)."""
+    out = tmp_path / f"ns-{np.dtype(dtype).name}.h5"
+    out.write_bytes((files / "ns.h5").read_bytes())
+    with h5py.File(out, "r+") as handle:
+        values = handle[key][()] * scale
+        if np.dtype(dtype).kind == "c":
+            values = values + 1j * values
+        del handle[key]
+        handle.create_dataset(key, data=values.astype(dtype))
+    return out
+
+
+TINY_TRAIN = ["--epochs", "1", "--batch-size", "2", "--n-modes", "4,4", "--hidden-channels", "4", "--t-in", "2",
+              "--t-out", "1", "--device", "cpu", "--no-progress"]
+
+
+@pytest.mark.parametrize("dtype, key, scale, message", [
+    ("complex64", "u", 1.0, r"key 'u' is complex \(complex64\); the FNO trains on real fields"),
+    ("complex128", "a", 1.0, r"key 'a' is complex \(complex128\)"),
+    ("bool", "u", 1.0, r"key 'u' is not numeric \(bool\)"),
+    ("int64", "u", 1e8, r"key 'u' holds integers \(int64\) up to \d+, beyond 2\*\*24"),
+])
+def test_pde_train_refuses_fields_a_real_float32_model_cannot_take(files, tmp_path, capsys, dtype, key, scale, message):
+    path = _with_field_dtype(files, tmp_path, dtype, key, scale)
+    assert _run_main(["pde", "train", str(path), *TINY_TRAIN, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err, err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+@pytest.mark.timeout(120)
+def test_float16_and_int_fields_are_converted_with_a_note_and_eval_refuses_complex(files, tmp_path, capsys):
+    """float16 → float32 and small ints → float32 are exact, so they train, with a note saying so; the same
+    checkpoint evaluated on a complex copy of the data is refused in one line."""
+    half = _with_field_dtype(files, tmp_path, "float16")
+    assert run.main(["pde", "train", str(half), *TINY_TRAIN, "--out", str(tmp_path / "run16")]) == 0
+    out = capsys.readouterr().out
+    assert "note: " in out and "key 'u' is float16; converted to float32 (exact)" in out, out
+    ints = _with_field_dtype(files, tmp_path, "int32", scale=1000.0)
+    from pde.data.readers import check_field_dtypes, load_dataset
+
+    data = load_dataset(ints)
+    raw = data["u"].copy()
+    notes = check_field_dtypes(data, ints)
+    assert data["u"].dtype == np.float32 and np.array_equal(data["u"], raw.astype(np.float64))  # exact
+    assert notes == [f"{ints}: key 'u' holds integers (int32); converted to float32 (exact)"]
+    complex_path = _with_field_dtype(files, tmp_path, "complex64")
+    assert _run_main(["pde", "eval", str(tmp_path / "run16" / "best.pt"), "--dataset", str(complex_path),
+                      "--device", "cpu", "--out", str(tmp_path / "eval")]) == 2
+    err = capsys.readouterr().err
+    assert "is complex (complex64)" in err and "Traceback" not in err, err

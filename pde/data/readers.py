@@ -76,6 +76,42 @@ def check_finite(arrays: dict, path) -> None:
                                  f"the file or drop those samples")
 
 
+#: Largest integer magnitude float32 holds exactly (24-bit significand).
+_FLOAT32_EXACT_INT = 2 ** 24
+
+
+def check_field_dtypes(data: dict, path) -> list[str]:
+    """Make the fields of `data` fit a real float32 model, in place, or refuse the file.
+
+    Refused (DatasetFormatError): complex fields (a real model would silently drop the imaginary part) and
+    integers beyond ±2**24 (not exact in float32); booleans are already refused by `load_dataset`. Converted to float32,
+    with one note each in the returned list: float16 (exact: every float16 is a float32; the note says the
+    data carry only float16 precision) and integers within ±2**24 (exact, e.g. a piecewise-constant
+    coefficient stored as int). float32 / float64 pass silently (float64 → float32 is the models' usual
+    cast of the published float64 .mat files).
+    """
+    notes = []
+    for key, value in list(data.items()):
+        dtype = np.asarray(value).dtype
+        if dtype.kind == "c":
+            raise DatasetFormatError(f"{path}: key '{key}' is complex ({dtype}); the FNO trains on real fields and "
+                                     f"would drop the imaginary part",
+                                     hint="store the real part, or the real and imaginary parts as separate fields")
+        if dtype.kind in "iu":
+            top = int(np.abs(np.asarray(value, dtype=np.int64)).max()) if np.size(value) else 0
+            if top > _FLOAT32_EXACT_INT:
+                raise DatasetFormatError(f"{path}: key '{key}' holds integers ({dtype}) up to {top}, beyond 2**24, "
+                                         f"which float32 cannot hold exactly; expected a float field",
+                                         hint="store the field as float32 (rescaled if need be)")
+            data[key] = np.asarray(value, dtype=np.float32)
+            notes.append(f"{path}: key '{key}' holds integers ({dtype}); converted to float32 (exact)")
+        elif dtype == np.float16:
+            data[key] = np.asarray(value, dtype=np.float32)
+            notes.append(f"{path}: key '{key}' is float16; converted to float32 (exact), but the data carry only "
+                         f"float16 precision (relative step 2**-11 ≈ 5e-4), which limits the error one can measure")
+    return notes
+
+
 def load_dataset(path, n: int | None = None) -> PDEData:
     """Read a PDE dataset file.
 

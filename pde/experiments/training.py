@@ -134,12 +134,14 @@ def prepare(config: TrainConfig, with_test: bool = True):
     FNO), resolved n_modes / hidden_channels / split sizes / grid."""
     import torch
 
-    from pde.data.readers import load_dataset, train_test_split
+    from pde.data.readers import check_field_dtypes, load_dataset, train_test_split
 
     from .models import build_fno
     from .problems import PROBLEM_DEFAULTS, Predictor, equation_of, make_normalizers, split_off, to_tensors
 
     data = load_dataset(config.dataset)
+    for note in check_field_dtypes(data, config.dataset):  # complex / bool refused, float16 / int converted
+        print(f"note: {note}")
     equation = equation_of(data)
     attrs = data.meta.get("attrs", {})
     n_total = min(v.shape[0] for k, v in data.items() if k not in ("t", "grid_x", "grid_y"))
