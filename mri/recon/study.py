@@ -23,6 +23,7 @@ What the spec means here:
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class MriStudyApp:
     val_metric = "val_loss"
 
     def __init__(self):
-        self._checked = set()  # (study, tracks) whose data were made and checked by this instance
+        self._checked = set()  # (problem, tracks) whose data this instance made and checked
 
     # ------------------------------------------------------------------ data
     def prepare(self, spec, cell: dict) -> None:
@@ -84,9 +85,14 @@ class MriStudyApp:
         p = problem_of(spec)
         for method in spec.methods:
             check_method(method)
+        track, acc = self._cell(cell)
+        stored = [float(a) for a in sim_config(p, track).accelerations]
+        if acc not in stored:
+            raise ConfigError(f"cell {spec.cell_label(cell)}: acceleration {acc:g} has no stored mask in the data "
+                              f"(stored: {stored})", hint="add it to the simulation's accelerations (sim_overrides)")
         tracks = sorted({c.get("track", "exact") for c in spec.cells})
         workers = max(1, spec.jobs * spec.threads)
-        key = (spec.name, tuple(tracks))
+        key = json.dumps([p, tracks], sort_keys=True, default=list)
         if key not in self._checked:
             folders = {t: ensure_track(p, t, workers) for t in tracks}
             splits = check_splits(folders, p["min_test_volumes"])
@@ -95,11 +101,6 @@ class MriStudyApp:
                 raise ConfigError(f"study {spec.name} trains on {n} subjects; the data has {len(splits['train'])}",
                                   hint="lower problem.n_train_scans or simulate more subjects")
             self._checked.add(key)
-        track, acc = self._cell(cell)
-        stored = [float(a) for a in sim_config(p, track).accelerations]
-        if acc not in stored:
-            raise ConfigError(f"cell {spec.cell_label(cell)}: acceleration {acc:g} has no stored mask in the data "
-                              f"(stored: {stored})", hint="add it to the simulation's accelerations (sim_overrides)")
         if p["mask_pool"]:
             shape = sim_config(p, track).shape
             ensure_mask_pools(self._mask_pool_dir(p), shape, [acc], [*spec.seeds, spec.tune_seed], p["mask_pool"],

@@ -167,6 +167,10 @@ def test_methods_the_application_cannot_build_are_refused_before_any_data(tmp_pa
     spec["problem"]["n_train"] = 3
     with pytest.raises(ConfigError, match="unknown MRI problem key"):
         run_study(StudySpec.from_dict(spec), MriStudyApp(), tmp_path / "out2", log=lambda text: None)
+    spec = smoke_spec(tmp_path / "data").to_dict()
+    spec["cells"] = [{"track": "exact", "acceleration": 6.0}]
+    with pytest.raises(ConfigError, match="acceleration 6 has no stored mask"):
+        run_study(StudySpec.from_dict(spec), MriStudyApp(), tmp_path / "out3", log=lambda text: None)
     assert not (tmp_path / "data").exists()
 
 
