@@ -7,6 +7,9 @@ A call the kernels fail on (compile error, out of resources, launch failure) is 
 path with a one-time warning per reason (`with_fallback`); inside the Triton path a failing one-pass
 kernel (kernels/one_pass.py) is re-run on the two-pass kernels the same way.
 
+The first call of each kernel configuration is checked against the PyTorch path on a small slice
+(`monarch_core.self_check`); a mismatch disables that configuration with one warning.
+
 A call the kernels cannot take (a dtype other than float32/bfloat16/float16/complex64, a CPU tensor
 outside TRITON_INTERPRET=1, no Triton) runs on the PyTorch path with a warning given once per
 reason — also when "triton" was asked for explicitly: the kernels are an accelerator of the same

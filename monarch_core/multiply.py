@@ -18,7 +18,8 @@ storing it) and gives grads for x, w1 and w2, real or complex (PyTorch's convent
 exact DFT factors (`dft_monarch`'s perm) folded into strides, so a Monarch DFT needs no gather.
 
 CUDA tensors go to the Triton kernels (`monarch_core.kernels`) unless told otherwise: see
-`monarch_core.backend`.
+`monarch_core.backend`; the first call of each kernel configuration is checked against this path
+(`monarch_core.self_check`).
 """
 from __future__ import annotations
 
@@ -58,10 +59,18 @@ def monarch_multiply(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, backen
     check_input(x, w1, w2, k * p)
     if resolve_backend(backend, x, w1, w2) == "triton":  # unsupported calls fall back with a one-time warning
         from .kernels import monarch_multiply_triton
+        from .self_check import trusted
 
-        return with_fallback(
-            lambda: monarch_multiply_triton(x, w1, w2, precision=precision, input_transposed=input_transposed),
-            lambda: monarch_multiply_torch(x, w1, w2, input_transposed=input_transposed), "monarch_multiply")
+        def torch_path(x, w1, w2):
+            return monarch_multiply_torch(x, w1, w2, input_transposed=input_transposed)
+
+        def kernels(x, w1, w2):
+            return with_fallback(lambda: monarch_multiply_triton(x, w1, w2, precision=precision,
+                                                                 input_transposed=input_transposed),
+                                 lambda: torch_path(x, w1, w2), "monarch_multiply")
+
+        # the first call of each kernel configuration is checked against the PyTorch path (self_check.py)
+        return trusted("monarch_multiply", kernels, torch_path, (x, w1, w2), precision, input_transposed)
     return monarch_multiply_torch(x, w1, w2, input_transposed=input_transposed)
 
 
@@ -201,11 +210,18 @@ def monarch_multiply_adjoint(y: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor
     weight_grads = torch.is_grad_enabled() and (w1.requires_grad or w2.requires_grad)
     if not weight_grads and resolve_backend(backend, y, w1, w2) == "triton":
         from .kernels import monarch_multiply_adjoint_triton
+        from .self_check import trusted
 
-        c1, c2 = (w1, w2) if conjugate or not w1.is_complex() else (w1.conj(), w2.conj())
-        return with_fallback(lambda: monarch_multiply_adjoint_triton(y, c1, c2, precision=precision),
-                             lambda: monarch_multiply_adjoint(y, w1, w2, conjugate, backend="torch"),
-                             "monarch_multiply_adjoint")
+        def torch_path(y, w1, w2):
+            return monarch_multiply_adjoint(y, w1, w2, conjugate, backend="torch")
+
+        def kernels(y, w1, w2):
+            c1, c2 = (w1, w2) if conjugate or not w1.is_complex() else (w1.conj(), w2.conj())
+            return with_fallback(lambda: monarch_multiply_adjoint_triton(y, c1, c2, precision=precision),
+                                 lambda: torch_path(y, w1, w2), "monarch_multiply_adjoint")
+
+        return trusted("monarch_multiply_adjoint" + ("" if conjugate else " (transpose)"), kernels, torch_path,
+                       (y, w1, w2), precision)
     c1, c2 = (w1.conj(), w2.conj()) if conjugate and w1.is_complex() else (w1, w2)
     batch_shape = y.shape[:-1]
     yb = y.reshape(-1, s, l)
