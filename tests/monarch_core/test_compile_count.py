@@ -149,11 +149,12 @@ def _walk_bench(rec, monkeypatch):
 #: the gpu-marked tests whose Triton calls `_walk_pytest_gpu` makes (checked against the test files)
 GPU_TESTS = {"test_gpu_16bit_close_to_fp32_reference", "test_gpu_fp32_precision_modes_on_the_dft",
              "test_gpu_planar_16bit_dft_close_to_fft", "test_gpu_auto_dispatch_picks_triton",
+             "test_gpu_one_pass_scratch_reuse_bitwise_across_program_counts",
              "test_cuda_matches_cpu"}  # the last: the Navier–Stokes solver, no Triton
 
 
 def _walk_pytest_gpu(rec):
-    """The Triton calls of the gpu-marked tests (tests/monarch_core/test_kernels.py), shapes as there."""
+    """The Triton calls of the gpu-marked tests (test_kernels.py, test_kernels_16bit.py), shapes as there."""
     from monarch_core.kernels import monarch_multiply_planar, monarch_multiply_triton
 
     rec.label = "pytest gpu"
@@ -174,6 +175,9 @@ def _walk_pytest_gpu(rec):
         x = empty(4096, 256, dtype=torch.complex64)
         monarch_multiply_planar(*(t.to(dtype).contiguous() for t in (x.real, x.imag, w1.real, w1.imag,
                                                                        w2.real, w2.imag)), input_transposed=True)
+    for dtype in (torch.bfloat16, torch.float16):  # test_kernels_16bit: one-pass, n = 1024, batch 8192
+        one_pass.monarch_multiply_one_pass(empty(8192, 1024, dtype=dtype), empty(32, 32, 32, dtype=dtype),
+                                           empty(32, 32, 32, dtype=dtype))
     # test_gpu_auto_dispatch_picks_triton: monarch_multiply → the same kernels (its self-check of a forward
     # compares the call's own output: no other launch)
     monarch_multiply_triton(empty(100, 256), empty(16, 16, 16), empty(16, 16, 16))
