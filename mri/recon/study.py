@@ -18,8 +18,10 @@ What the spec means here:
   subjects by `validate` (minus their mean per-slice PSNR).
 - per test sample (a slice of a test subject, in the order of the sorted test ids): "psnr", "ssim"
   (magnitude, fastMRI convention: the volume's max |target| as data range) and "nmse"
-  (`mri.recon.metrics.slice_metrics`). The validation metric of the training runs is the validation
-  loss ("val_loss", `training.ReconTask`).
+  (`mri.recon.metrics.slice_metrics`). With problem["sample"] = "volume" a sample is a whole test
+  subject instead (`metrics.volume_metrics`, fastMRI convention; nmse = nrmse²): fewer samples, but
+  no slices of one subject counted as independent by the bootstrap. The validation metric of the
+  training runs is the validation loss ("val_loss", `training.ReconTask`).
 """
 from __future__ import annotations
 
@@ -34,8 +36,9 @@ PROBLEM = {
     "sim_preset": "study-cpu", "sim_overrides": {}, "data_root": "datasets",
     "n_train_scans": None, "max_slices_per_scan": None, "batch_size": 4, "loss": "l1", "masks": "random",
     "mask_pool": None, "scale": "small", "model_kwargs": {}, "weight_decay": 0.0, "amp": False, "num_workers": 0,
-    "classical_iters": 30, "min_test_volumes": 1, "eval_batch_size": 8,
+    "classical_iters": 30, "min_test_volumes": 1, "eval_batch_size": 8, "sample": "slice",
 }
+SAMPLES = ("slice", "volume")
 TRAINED_OPTIONS = ("model", "scale", "model_kwargs")
 UNTRAINED_OPTIONS = ("classical", "max_iter", "wavelet", "random_shifts")
 METRICS = ("psnr", "ssim", "nmse")
@@ -46,7 +49,10 @@ def problem_of(spec) -> dict:
     unknown = sorted(set(spec.problem) - set(PROBLEM))
     if unknown:
         raise ConfigError(f"study {spec.name}: unknown MRI problem key(s) {unknown}; known: {sorted(PROBLEM)}")
-    return {**PROBLEM, **spec.problem}
+    p = {**PROBLEM, **spec.problem}
+    if p["sample"] not in SAMPLES:
+        raise ConfigError(f"study {spec.name}: problem.sample = {p['sample']!r}; expected one of {SAMPLES}")
+    return p
 
 
 def check_method(method) -> None:
@@ -163,10 +169,12 @@ class MriStudyApp:
         return build_model(o["classical"], shape, lamda=params.get("lamda"),
                            max_iter=o.get("max_iter", p["classical_iters"]), **extra)
 
-    def _scores(self, model, p: dict, track: str, acc: float, scans: list, device) -> tuple[dict, dict]:
-        """Per-slice metrics of `model` on `scans` (sorted), and the ids of the slices."""
+    def _scores(self, model, p: dict, track: str, acc: float, scans: list, device,
+                sample: str = "slice") -> tuple[dict, dict]:
+        """Per-sample metrics of `model` on `scans` (sorted; a sample is a slice or a volume), and the
+        ids of the samples ("SCAN/slice" or "SCAN")."""
         from mri.recon.evaluation import reconstruct_volumes
-        from mri.recon.metrics import slice_metrics
+        from mri.recon.metrics import slice_metrics, volume_metrics
         from mri.recon.study_data import data_dir
 
         scans = sorted(scans)
@@ -177,10 +185,17 @@ class MriStudyApp:
         samples = []
         for scan in scans:
             target, pred = volumes[scan]
-            for metric, values in slice_metrics(target, pred).items():
-                per_sample[metric] += values
-            samples += [f"{scan}/{i}" for i in range(len(target))]
-        return per_sample, {"samples": samples, "slices_per_s": len(samples) / seconds if seconds > 0 else None}
+            if sample == "volume":
+                values = volume_metrics(target, pred, "fastmri")
+                values = {"psnr": [values["psnr"]], "ssim": [values["ssim"]], "nmse": [values["nrmse"] ** 2]}
+                samples.append(scan)
+            else:
+                values = slice_metrics(target, pred)
+                samples += [f"{scan}/{i}" for i in range(len(target))]
+            for metric in METRICS:
+                per_sample[metric] += values[metric]
+        n_slices = sum(len(t) for t, _ in volumes.values())
+        return per_sample, {"samples": samples, "slices_per_s": n_slices / seconds if seconds > 0 else None}
 
     def evaluate(self, spec, cell, method, params, run_dir, device) -> dict:
         """Per-slice test metrics of a final run's best.pt (or of an untrained method at `params`)."""
@@ -200,7 +215,7 @@ class MriStudyApp:
         else:
             dev = resolve_device(device)
             model, _ = load_model(run_dir, "best", dev)
-        per_sample, info = self._scores(model, p, track, acc, test, dev)
+        per_sample, info = self._scores(model, p, track, acc, test, dev, p["sample"])
         info.update(parameters={"total": count_parameters(model), "transform": transform_parameter_count(model)},
                     test_scans=sorted(test), track=track, acceleration=acc)
         return {"per_sample": per_sample, "info": info}

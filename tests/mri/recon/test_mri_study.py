@@ -97,6 +97,14 @@ def test_per_slice_psnr_agrees_with_an_independent_evaluation_of_the_checkpoint(
     # a volume's PSNR is R² over the mean of its slices' MSEs, each R² · 10^(−psnr/10) in the same range R
     from_slices = -10 * np.log10(np.mean(10 ** (-psnr / 10), axis=1))
     assert from_slices == pytest.approx([v["psnr"] for v in report["per_volume"]], abs=1e-6)
+    # with problem.sample = "volume" a sample is a test subject: evaluate's per-volume values themselves
+    by_volume = spec.replace(problem={**spec.problem, "sample": "volume"})
+    result = MriStudyApp().evaluate(by_volume, {"track": "exact", "acceleration": 4.0}, spec.method("modl-monarch"),
+                                    run["params"], root / "out" / run["run_dir"], "cpu")
+    assert result["info"]["samples"] == run["info"]["test_scans"]
+    assert result["per_sample"]["psnr"] == pytest.approx([v["psnr"] for v in report["per_volume"]])
+    assert result["per_sample"]["ssim"] == pytest.approx([v["ssim"] for v in report["per_volume"]])
+    assert result["per_sample"]["nmse"] == pytest.approx([v["nrmse"] ** 2 for v in report["per_volume"]])
 
 
 @pytest.mark.slow
