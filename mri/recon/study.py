@@ -31,11 +31,13 @@ from pathlib import Path
 
 from common.errors import ConfigError
 
-#: the problem keys and their defaults (a spec's problem may set any of them, nothing else)
+#: the problem keys and their defaults (a spec's problem may set any of them, nothing else); lr and
+#: weight_decay are those of a trained method that does not tune them (transform_lr: its lr)
 PROBLEM = {
     "sim_preset": "study-cpu", "sim_overrides": {}, "data_root": "datasets",
     "n_train_scans": None, "max_slices_per_scan": None, "batch_size": 4, "loss": "l1", "masks": "random",
-    "mask_pool": None, "scale": "small", "model_kwargs": {}, "weight_decay": 0.0, "amp": False, "num_workers": 0,
+    "mask_pool": None, "scale": "small", "model_kwargs": {}, "lr": 1e-3, "weight_decay": 0.0, "amp": False,
+    "num_workers": 0,
     "classical_iters": 30, "min_test_volumes": 1, "eval_batch_size": 8, "sample": "slice",
 }
 SAMPLES = ("slice", "volume")
@@ -64,8 +66,9 @@ def check_method(method) -> None:
     unknown = sorted(set(o) - set(allowed))
     key = "model" if method.trained else "classical"
     if unknown or key not in o:
-        raise ConfigError(f"method {method.name}: options {sorted(o)}; a {'trained' if method.trained else 'untrained'} "
-                          f"MRI method needs {key!r} and may set {list(allowed)}")
+        kind = "trained" if method.trained else "untrained"
+        raise ConfigError(f"method {method.name}: options {sorted(o)}; a {kind} MRI method needs {key!r} and may "
+                          f"set {list(allowed)}")
     name = o[key]
     if name not in known_models() or is_trainable(name) != method.trained:
         kind = "trainable" if method.trained else "untrained"
@@ -115,7 +118,8 @@ class MriStudyApp:
     @staticmethod
     def _cell(cell: dict) -> tuple[str, float]:
         if "acceleration" not in cell:
-            raise ConfigError(f"MRI study cell {cell} has no acceleration", hint='e.g. {"track": "exact", "acceleration": 4.0}')
+            raise ConfigError(f"MRI study cell {cell} has no acceleration",
+                              hint='e.g. {"track": "exact", "acceleration": 4.0}')
         return cell.get("track", "exact"), float(cell["acceleration"])
 
     @staticmethod
@@ -140,13 +144,14 @@ class MriStudyApp:
         track, acc = self._cell(request.cell)
         o, params = request.method.options, request.params
         n_train = p["n_train_scans"] or len(self._splits(p, track)["train"])
+        lr = float(params.get("lr", p["lr"]))
         return TrainConfig(
             data_dir=str(data_dir(p, track)), model=o["model"], scale=o.get("scale", p["scale"]),
             model_kwargs={**p["model_kwargs"], **o.get("model_kwargs", {})}, acceleration=acc,
             n_train_scans=int(n_train), masks=p["masks"], mask_pool=p["mask_pool"],
             mask_pool_dir=self._mask_pool_dir(p) if p["mask_pool"] else None,
             max_slices_per_scan=p["max_slices_per_scan"], epochs=int(request.epochs), batch_size=p["batch_size"],
-            lr=float(params["lr"]), transform_lr=float(params.get("transform_lr", params["lr"])),
+            lr=lr, transform_lr=float(params.get("transform_lr", lr)),
             weight_decay=float(params.get("weight_decay", p["weight_decay"])), loss=p["loss"], amp=p["amp"],
             seed=int(request.seed), device=request.device, num_workers=p["num_workers"],
             out_dir=str(Path(request.run_dir).parent), run_name=Path(request.run_dir).name,
