@@ -214,3 +214,15 @@ def test_cli_dry_run_prints_the_plan_without_running(tmp_path):
     bad = subprocess.run([sys.executable, "run.py", "mri", "study", "no-such-preset", "--dry-run"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "mri-smoke" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_refuses_a_spec_file_the_application_cannot_run_in_one_line(tmp_path):
+    spec = smoke_spec(tmp_path / "data").to_dict()
+    spec["problem"]["n_subjects"] = 3
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, "run.py", "mri", "study", str(path), "--out", str(tmp_path / "out")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "unknown MRI problem key(s) ['n_subjects']" in done.stderr
+    assert not (tmp_path / "data").exists()
