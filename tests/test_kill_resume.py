@@ -145,3 +145,58 @@ def test_mri_training_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, m
     _kill_then_finish(options + ["--out", str(out)], options + ["--out", str(out), "--resume"], seed=3,
                       duration=duration, kills=1, started=(out / "run" / "last.pt").exists)
     _same_checkpoint(tmp_path / "ref" / "run" / "last.pt", out / "run" / "last.pt")
+
+
+def _tiny_study_spec(tmp_path, dataset) -> Path:
+    """A two-method PDE study small enough to run three times in a test (JSON spec file)."""
+    import json
+
+    from pde.experiments.study_presets import PRESETS
+
+    spec = PRESETS["pde-smoke"]().to_dict()
+    spec["problem"].pop("generate")
+    spec["problem"]["dataset"] = str(dataset)
+    spec["methods"] = [m for m in spec["methods"] if m["name"] in ("fft", "monarch")]
+    spec["comparisons"] = [c for c in spec["comparisons"] if c["method"] == "monarch"]
+    spec["tuning"].update(trials=3, epochs=3, max_widenings=0)
+    spec["stopping"].update(max_epochs=4, min_epochs=3)
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def _wait_for(process, ready, timeout=120):
+    start = time.perf_counter()
+    while process.poll() is None and not ready() and time.perf_counter() - start < timeout:
+        time.sleep(0.01)
+
+
+@pytest.mark.timeout(600)
+def test_pde_study_killed_in_tuning_and_in_final_runs_resumes_to_the_uninterrupted_results(tmp_path):
+    """SIGKILL a study while a tuning trial trains (Optuna leaves it RUNNING) and again while a final run
+    trains; the rerun ends with the same tuning choices and the same per-sample test values."""
+    import json
+
+    dataset = tmp_path / "burgers.h5"
+    _run(["data", "burgers-tiny", "--n", "40", "--res", "64", "--quiet", "--out", str(dataset)])
+    spec = _tiny_study_spec(tmp_path, dataset)
+    command = ["pde", "study", str(spec), "--out"]
+    _run(command + [str(tmp_path / "ref")])
+    out = tmp_path / "killed"
+    stages = [lambda: any((out / "runs" / "tune").rglob("metrics.jsonl")),
+              lambda: any((out / "runs" / "final").rglob("metrics.jsonl"))]
+    killed = 0
+    for ready in stages:
+        process = subprocess.Popen([sys.executable, "run.py", *command, str(out)], cwd=ROOT, env=ENV,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(process, ready)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            killed += 1
+        process.wait()
+    assert killed == 2, "a stage finished before its kill: make the case bigger"
+    _run(command + [str(out)])
+    ref, got = (json.loads((folder / "results.json").read_text()) for folder in (tmp_path / "ref", out))
+    assert got["records"] == ref["records"]
+    for name, method in ref["cells"]["main"]["methods"].items():
+        assert got["cells"]["main"]["methods"][name]["chosen"] == method["chosen"], name

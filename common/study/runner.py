@@ -156,17 +156,29 @@ def _untrained_dir(out: Path, spec: StudySpec, cell: dict, method: str) -> Path:
     return out / "untrained" / spec.cell_label(cell) / method
 
 
+def resumable(run_dir: Path) -> bool:
+    """Whether a run folder holds a run to continue (its last.pt). Without last.pt, anything else in it
+    (a metrics line or best.pt written before a kill reached the first last.pt) is stale and removed, so
+    the run starts again from scratch."""
+    if (run_dir / "last.pt").exists():
+        return True
+    for name in ("metrics.jsonl", "best.pt", "config.json"):
+        (run_dir / name).unlink(missing_ok=True)
+    return False
+
+
 def train_final(app: StudyApplication, spec: StudySpec, request: RunRequest) -> None:
     """Train a final run until it converged by the spec's rule or reached its cap (resumable; a run
     that already stopped is not trained further)."""
     values = read_values(request.run_dir, app.val_metric)
-    if values and (converged(values, spec.stopping) or len(values) >= request.epochs):
+    if (request.run_dir / "last.pt").exists() and values and (converged(values, spec.stopping)
+                                                             or len(values) >= request.epochs):
         return
 
     def callback(epoch, record):  # the files of this epoch are written: the whole curve is on disk
         return converged(read_values(request.run_dir, app.val_metric), spec.stopping)
 
-    request.resume = (request.run_dir / "last.pt").exists()
+    request.resume = resumable(request.run_dir)
     app.train(request, callback)
 
 
@@ -197,9 +209,18 @@ def tuning_objective(app: StudyApplication, spec: StudySpec, cell: dict, method:
 
     def objective(params, report):
         run_dir = out / "runs" / "tune" / spec.cell_label(cell) / method.name / params_key(params)
+        outcome_path = run_dir / "trial.json"
+        if outcome_path.exists():  # finished before a kill kept Optuna from recording it
+            outcome = json.loads(outcome_path.read_text())
+            for epoch, value in enumerate(read_values(run_dir, app.val_metric)):
+                report(epoch, value)
+            if outcome["pruned"]:
+                raise optuna.TrialPruned()
+            return outcome["value"]
+        resume = resumable(run_dir)
         reported = set()
         pruned = False
-        for epoch, value in enumerate(read_values(run_dir, app.val_metric)):
+        for epoch, value in enumerate(read_values(run_dir, app.val_metric)):  # epochs a killed run finished
             reported.add(epoch)
             pruned = report(epoch, value) or pruned
         values = read_values(run_dir, app.val_metric)
@@ -211,16 +232,17 @@ def tuning_objective(app: StudyApplication, spec: StudySpec, cell: dict, method:
                 reported.add(epoch)
                 pruned = report(epoch, float(record[app.val_metric]))
                 return pruned
-            request = RunRequest(spec, cell, method, dict(params), spec.tune_seed, run_dir, spec.tuning.epochs, "tune",
-                                 resume=(run_dir / "last.pt").exists(), device=device)
+            request = RunRequest(spec, cell, method, dict(params), spec.tune_seed, run_dir, spec.tuning.epochs,
+                                 "tune", resume=resume, device=device)
             app.train(request, callback)
+        values = read_values(run_dir, app.val_metric)
+        if not pruned and (not values or not all(math.isfinite(v) for v in values)):
+            raise ConfigError(f"tuning trial {run_dir} has no finite validation values")
+        write_json_atomic(outcome_path, {"pruned": pruned, "value": min(values) if values else None})
         for name in ("last.pt", "best.pt"):  # a finished trial needs only its curve
             (run_dir / name).unlink(missing_ok=True)
         if pruned:
             raise optuna.TrialPruned()
-        values = read_values(run_dir, app.val_metric)
-        if not values or not all(math.isfinite(v) for v in values):
-            raise ConfigError(f"tuning trial {run_dir} has no finite validation values")
         return min(values)
     return objective
 
@@ -401,5 +423,5 @@ def convergence_of(spec: StudySpec, run_dir: Path, metric: str) -> dict:
 
 
 __all__ = ["RunRequest", "StudyApplication", "run_study", "plan", "Plan", "measure", "schedule_settings",
-           "read_values", "params_key", "train_final", "final_unit", "tuning_objective", "chosen_params",
+           "read_values", "params_key", "resumable", "train_final", "final_unit", "tuning_objective", "chosen_params",
            "open_folder", "convergence_of"]

@@ -3,7 +3,8 @@
 What it supplies, and nothing else (the design is the engine's):
 
 - data: `problem["dataset"]` (a file), generated first when `problem["generate"]` names a preset
-  ({"preset": "burgers-1024", "n": …, "res": …}: `pde.data.presets.configure` keywords); super-resolution
+  ({"preset": "burgers-1024", "n": …, "res": …}: `pde.data.presets.configure` keywords) or copied from
+  a finer file (`"subsample_of"`, `"stride"`); super-resolution
   evaluation files in `problem["eval_datasets"]` ({label: {"dataset", "generate" | "subsample_of",
   "stride"}}), the same trajectories at other grids (a stride copy of a finer file, as the FNO data are
   made: `pde.data.subsample`);
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from common.errors import ConfigError
 
-PROBLEM_ONLY = ("generate", "eval_datasets")
+PROBLEM_ONLY = ("generate", "eval_datasets", "subsample_of", "stride")
 
 
 def _train_values(spec, cell: dict, method, params: dict) -> dict:
@@ -115,8 +116,8 @@ class PdeStudyApp:
 
     def prepare(self, spec, cell) -> None:
         problem = {**spec.problem, **{k: v for k, v in cell.items() if k != "tune_with"}}
-        _ensure(problem)
-        for label, entry in problem.get("eval_datasets", {}).items():
+        entries = [problem, *problem.get("eval_datasets", {}).values()]
+        for entry in sorted(entries, key=lambda e: "subsample_of" in e):  # generated files before their copies
             _ensure(entry)
 
     def train(self, request, callback) -> None:

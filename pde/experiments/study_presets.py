@@ -69,7 +69,8 @@ def burgers_cpu() -> StudySpec:
     fine = "datasets/burgers.h5"
     return _spec(
         name="burgers-cpu",
-        problem={"dataset": "datasets/burgers-1024.h5", "generate": {"preset": "burgers-1024"},
+        # one 8192-point solve; the training file and the 2048/4096 ones are stride copies of it
+        problem={"dataset": "datasets/burgers-1024.h5", "subsample_of": fine, "stride": 8,
                  "n_val": 100, "batch_size": 20, "n_modes": (30,), "hidden_channels": 64, "n_layers": 4,
                  "eval_datasets": {
                      "2048": {"dataset": "datasets/burgers-2048.h5", "subsample_of": fine, "stride": 4},
