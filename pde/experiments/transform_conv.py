@@ -279,16 +279,28 @@ class TransformSpectralConv(SpectralConv):
             out = out + self.bias
         return out
 
-    def _forward_derived(self, x: torch.Tensor, grid: tuple, out_grid: tuple) -> torch.Tensor:
-        """forward on an input grid or output grid other than the native one (see the module docstring)."""
-        weight = self.weight[self._weight_slices(grid)]
+    def transforms_at(self, grid, output_grid=None) -> tuple[list, list]:
+        """The scaled transform rows this layer applies to an input on `grid` with output on `output_grid`
+        (default: grid): (forward, inverse), one complex matrix per axis; forward[a] (k_a, grid[a]) maps
+        the axis to its kept coefficients (coeffs = x @ forward[a].T), inverse[a] (k_a, out[a]) maps them
+        back (x = coeffs @ inverse[a].conj(), after the Hermitian weights on the rfft axis). On the native
+        grid these are the learned transforms' matrix(); elsewhere derived from them (module docstring)."""
+        grid = self._as_grid(grid, "grid")
+        out_grid = grid if output_grid is None else self._as_grid(output_grid, "output_grid")
+        plan = self._derived_plan(grid, out_grid)
+        return plan["forward"], plan["inverse"]
+
+    def _derived_plan(self, grid: tuple, out_grid: tuple) -> dict:
+        """Weight slices, per-axis derived forward / inverse matrices and the rfft axis's Hermitian weights
+        for an input on `grid` and an output on `out_grid` (see the module docstring)."""
+        slices = self._weight_slices(grid)
         start = 1 if self.separable else 2
-        freqs_in = self._kept_frequencies(list(weight.shape[start:]), grid)
+        kept = [len(range(*sl.indices(m))) for sl, m in zip(slices[start:], self.max_n_modes_used())]
+        freqs_in = self._kept_frequencies(kept, grid)
         native_inverse = self._inverse_frequencies(self.grid_size, self.built_frequencies)
         swapped = {"backward": "forward", "forward": "backward", "ortho": "ortho"}[self.fft_norm]
-        coeffs = x if x.is_complex() else x.to(torch.complex64)
-        positions = []
-        for axis in reversed(range(self.order)):
+        positions, forward, inverse, hermitian = [], [], [], None
+        for axis in range(self.order):
             built = self.built_frequencies[axis]
             if all(f in built for f in freqs_in[axis]):  # the same frequencies (or a subset: lowered n_modes)
                 pos = [built.index(f) for f in freqs_in[axis]]
@@ -300,13 +312,10 @@ class TransformSpectralConv(SpectralConv):
                 raise ValueError(f"on grid {grid} SpectralConv keeps frequencies {freqs_in[axis]} along axis {axis}, "
                                  f"which the transforms built on grid {self.grid_size} ({built}) do not hold; use a "
                                  "grid with at least n_modes points per axis")
-            positions.insert(0, pos)
-            matrix = self._derived(self.forward_transforms[axis], ("forward", axis, grid[axis]), pos,
-                                   [built[i] for i in pos], freqs_in[axis], grid[axis],
-                                   dft_scale(grid[axis], False, self.fft_norm))
-            coeffs = (coeffs.movedim(2 + axis, -1) @ matrix.T).movedim(-1, 2 + axis)
-        out = self._contract(coeffs, weight, separable=self.separable)
-        for axis in range(self.order):
+            positions.append(pos)
+            forward.append(self._derived(self.forward_transforms[axis], ("forward", axis, grid[axis]), pos,
+                                         [built[i] for i in pos], freqs_in[axis], grid[axis],
+                                         dft_scale(grid[axis], False, self.fft_norm)))
             n, n_out = grid[axis], out_grid[axis]
             real_axis = not self.complex_data and axis == self.order - 1
             targets = []
@@ -318,14 +327,25 @@ class TransformSpectralConv(SpectralConv):
                 p = (f + shifts * (n // 2)) % n
                 inside = p < (n_out // 2 + 1 if real_axis else n_out)
                 targets.append((p if real_axis or 2 * p < n_out else p - n_out) if inside else None)
-            matrix = self._derived(self.inverse_transforms[axis], ("inverse", axis, n, n_out), positions[axis],
-                                   [native_inverse[axis][i] for i in positions[axis]], targets, n_out,
-                                   dft_scale(n_out, False, swapped))
+            inverse.append(self._derived(self.inverse_transforms[axis], ("inverse", axis, n, n_out), pos,
+                                         [native_inverse[axis][i] for i in pos], targets, n_out,
+                                         dft_scale(n_out, False, swapped)))
             if real_axis:
-                weights = torch.tensor([0.0 if t is None else 1.0 if t == 0 or 2 * t == n_out else 2.0
-                                        for t in targets], device=out.device)
-                out = out * weights
-            out = (out.movedim(2 + axis, -1) @ matrix.conj()).movedim(-1, 2 + axis)
+                hermitian = [0.0 if t is None else 1.0 if t == 0 or 2 * t == n_out else 2.0 for t in targets]
+        return {"slices": slices, "forward": forward, "inverse": inverse, "hermitian": hermitian}
+
+    def _forward_derived(self, x: torch.Tensor, grid: tuple, out_grid: tuple) -> torch.Tensor:
+        """forward on an input grid or output grid other than the native one (see the module docstring)."""
+        plan = self._derived_plan(grid, out_grid)
+        weight = self.weight[plan["slices"]]
+        coeffs = x if x.is_complex() else x.to(torch.complex64)
+        for axis in reversed(range(self.order)):  # the real last axis first: it shrinks most
+            coeffs = (coeffs.movedim(2 + axis, -1) @ plan["forward"][axis].T).movedim(-1, 2 + axis)
+        out = self._contract(coeffs, weight, separable=self.separable)
+        for axis in range(self.order):
+            if plan["hermitian"] is not None and axis == self.order - 1:
+                out = out * torch.tensor(plan["hermitian"], device=out.device)
+            out = (out.movedim(2 + axis, -1) @ plan["inverse"][axis].conj()).movedim(-1, 2 + axis)
         if not self.complex_data:
             out = out.real
         if self.bias is not None:
