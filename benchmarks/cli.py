@@ -44,6 +44,8 @@ def register(bench):
                    help="batch·n per call, so every size moves about the same data (default 2^18 2^21)")
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (median reported)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON/markdown results")
+    p.add_argument("--allow-loaded", action="store_true", help="on the CPU, write the result even when the 1-minute "
+                   "load average exceeds the core count (labelled LOADED; default: refuse)")
     p.set_defaults(func=_bench_monarch)
 
     k = bench.add_parser("kernels", help="dense vs PyTorch path vs Triton kernels vs torch.fft, against the copy roofline",
@@ -60,6 +62,8 @@ def register(bench):
     k.add_argument("--dense-max-flop", type=float, default=2e13, help="skip dense rows above this many FLOPs per call")
     k.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
     k.add_argument("--out", default="benchmarks/results", help="folder for kernels_<device>.json/.md/.png")
+    k.add_argument("--allow-loaded", action="store_true", help="on the CPU, write the result even when the 1-minute "
+                   "load average exceeds the core count (labelled LOADED; default: refuse)")
     k.set_defaults(func=_bench_kernels)
 
     p = bench.add_parser("steps", help="training-step time of the FNO and the unrolled MRI network per transform "
@@ -74,6 +78,8 @@ def register(bench):
     p.add_argument("--no-profile", action="store_true", help="do not profile when a goal is missed")
     p.add_argument("--out", default="benchmarks/results", help="folder for <device>_steps.json/.md")
     p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
+    p.add_argument("--allow-loaded", action="store_true", help="on the CPU, write the result even when the 1-minute "
+                   "load average exceeds the core count (labelled LOADED; default: refuse)")
     p.set_defaults(func=_bench_steps)
 
     p = bench.add_parser("gpu", help="the prepared GPU check: gpu tests, kernels vs cuBLAS/cuFFT with ceilings, "

@@ -340,11 +340,15 @@ def run(args) -> dict:
 
 
 def main(args) -> int:
+    from benchmarks.load import LoadGuard
+
+    guard = LoadGuard(resolve_device(args.device), getattr(args, "allow_loaded", False), "bench kernels")
     result = run(args)
+    result["environment"]["load"] = guard.finish()
     speedups(result["rows"])
     env, ceil = result["environment"], result["ceilings"]
     table = kernel_table(result["rows"])
-    markdown = (f"# Monarch kernels benchmark ({env['device']})\n\n"
+    markdown = (f"# Monarch kernels benchmark ({env['device']}){guard.label()}\n\n"
                 f"torch {env['torch']}, triton {env['triton']}, fp32 precision {env['fp32_precision']}, "
                 f"autotune {env['autotune']}, {env['threads']} threads, 1-min load average "
                 f"{env['load_average_1min']}"

@@ -70,10 +70,14 @@ def run(device: torch.device, sizes, dtype: torch.dtype, elements: float, repeat
 
 
 def main(args) -> int:
+    from benchmarks.load import LoadGuard
+
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
+    guard = LoadGuard(device, getattr(args, "allow_loaded", False), "bench monarch")
     rows = [row for elements in args.elements for row in run(device, args.sizes, dtype, elements, args.repeats)]
     env = describe_environment(device)
+    env["load"] = guard.finish()
     table = markdown_table(
         ["n", "batch", "dense ms", "monarch ms", "two-bmm ms", "fft (c64) ms", "monarch DFT (c64) ms",
          "monarch vs dense", "monarch vs two-bmm", "monarch DFT / fft time"],
@@ -81,7 +85,7 @@ def main(args) -> int:
           f"{r['speedup_monarch_over_dense']:.2f}×", f"{r['speedup_monarch_over_two_bmm']:.2f}×",
           f"{r['monarch_dft_over_fft_time']:.2f}"] for r in rows],
     )
-    markdown = (f"# Monarch multiply benchmark ({env['device']})\n\n"
+    markdown = (f"# Monarch multiply benchmark ({env['device']}){guard.label()}\n\n"
                 f"torch {env['torch']}, {env['threads']} threads, 1-min load average {env['load_average_1min']}; dtype {args.dtype} for dense/monarch/two-bmm, complex64 for the DFT rows; "
                 f"batch·n ∈ {{{', '.join(str(int(e)) for e in args.elements)}}}; median of {args.repeats} interleaved rounds.\n\n"
                 f"Command: `{env['command']}`\n\n{table}\n"

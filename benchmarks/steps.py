@@ -272,11 +272,15 @@ def run(device, models=MODELS, kinds=None, amp=False, rounds=10, warmup=2, profi
 
 
 def main(args) -> int:
+    from benchmarks.load import LoadGuard
+
     device = resolve_device(args.device)
     stem = f"{device.type}_steps"
     refuse_overwrite(args.out, stem, args.overwrite)
+    guard = LoadGuard(device, getattr(args, "allow_loaded", False), "bench steps")
     result = run(device, args.models, args.kinds, args.amp, args.rounds, args.warmup, not args.no_profile)
-    markdown = steps_markdown(result, "Training-step time per transform kind")
+    result["environment"]["load"] = guard.finish()
+    markdown = steps_markdown(result, "Training-step time per transform kind" + guard.label())
     print(markdown)
     paths = write_results(args.out, stem, result, markdown)
     print("wrote", *paths)
