@@ -103,6 +103,15 @@ def markdown(results: dict, command: str | None = None) -> str:
             lines.append(f"| {m['label']} | {value} | {_parameters_text(m['info'])} | {_fmt(m['seconds_per_epoch'], 3)} | "
                          f"{_params_text(m['chosen'])} | {bracket} | {trial_text} | {conv_text} |")
         lines.append("")
+        metrics = sorted({k for m in cell["methods"].values() for k in m["summary"]} - {metric})
+        if metrics:  # e.g. the zero-shot errors at other grids, SSIM beside PSNR
+            lines += ["| method | " + " | ".join(f"test {k}" for k in metrics) + " |",
+                      "|---|" + "---|" * len(metrics)]
+            for m in cell["methods"].values():
+                cells = [format_mean_se(m["summary"][k]["mean"], m["summary"][k]["se"]).replace(" (n=1)", "")
+                         if k in m["summary"] else "–" for k in metrics]
+                lines.append(f"| {m['label']} | " + " | ".join(cells) + " |")
+            lines.append("")
         comps = [c for c in cell["comparisons"] if c["result"]]
         if comps:
             what = "ratio of means" if spec["statistic"] == "ratio" else "difference of means"

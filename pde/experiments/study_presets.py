@@ -42,8 +42,9 @@ def _comparisons(methods: list[dict]) -> list[dict]:
 
 def _spec(**values) -> StudySpec:
     methods = values.pop("methods", _methods())
+    values.setdefault("comparisons", _comparisons(methods))
     return StudySpec.from_dict({"application": "pde", "metric": "rel_l2", "direction": "lower", "statistic": "ratio",
-                                "space": SPACE, "methods": methods, "comparisons": _comparisons(methods), **values})
+                                "space": SPACE, "methods": methods, **values})
 
 
 def smoke() -> StudySpec:
@@ -62,13 +63,19 @@ def smoke() -> StudySpec:
               "its numbers are not evidence.")
 
 
+def _with_grids(comparisons: list[dict], grids) -> list[dict]:
+    """The comparisons on the training grid and on every zero-shot evaluation grid."""
+    return comparisons + [{**c, "metric": f"rel_l2@{g}"} for g in grids for c in comparisons]
+
+
 def burgers_cpu() -> StudySpec:
     """Burgers ν = 0.1 at s = 1024, the FNO paper's setting (1000 train / 100 validation / 200 test; 4 layers,
     16 modes, width 64, batch 20, step decay ×0.5 every 50 epochs, ≤ 500 epochs), with zero-shot evaluation
     at 2048, 4096 and 8192 points (the same trajectories)."""
     fine = "datasets/burgers.h5"
+    methods = _methods()
     return _spec(
-        name="burgers-cpu",
+        name="burgers-cpu", methods=methods, comparisons=_with_grids(_comparisons(methods), ("2048", "4096", "8192")),
         # one 8192-point solve; the training file and the 2048/4096 ones are stride copies of it
         problem={"dataset": "datasets/burgers-1024.h5", "subsample_of": fine, "stride": 8,
                  "n_val": 100, "batch_size": 20, "n_modes": (30,), "hidden_channels": 64, "n_layers": 4,
