@@ -9,19 +9,25 @@ Hopper; the zeros cost G× the factor FLOPs of the block (2× at n = 1024), harm
 product. A persistent program loops over batch tiles; per tile:
 
     stage 1   for each group of G1 blocks j:  zᵀ[j·q + c, b] = Σ_i w1[j, c, i] · x[b, j·p + i]
-              → written to the program's scratch tile (k·q rows × BLOCK_B, batch contiguous)
+              → written to the program's scratch tile (l·max(r, s) rows × BLOCK_B, batch contiguous)
     barrier
-    stage 2   for each group of G2 blocks a:  y[b, t·l + a] = Σ_α w2[a, t, α] · zᵀ[α·l + a, b]
+    stage 2   for each group of G2 blocks a:  yᵀ[t·l + a, b] = Σ_α w2[a, t, α] · zᵀ[α·l + a, b]
               ← scratch rows α·l + a: the permutation P is the row addressing (each row one contiguous
-                run of BLOCK_B values, so the gather is coalesced)
+                run of BLOCK_B values, so the gather is coalesced); → scratch rows t·l + a (in place: rows
+                ≡ a mod l belong to this group alone; a barrier orders its reads before its writes)
+    barrier
+    stage 3   y[b, e] ← yᵀ[e, b] in chunks of Y_TILE features: transposed on chip, so the global stores
+              run along y's unit-stride feature axis in 16-byte vectors (storing the stage-2 dot tiles
+              directly wrote 2-byte values 2–8 KiB apart: 32 STG.E.U16 per thread and group)
     barrier   (the next tile overwrites the scratch)
 
 Why a scratch tile and not registers/shared memory: every stage-2 block needs one value of *every*
 stage-1 block (an all-to-all exchange). Triton cannot index shared memory, and register tensors can only
 be permuted as a whole and not sliced into per-block 2-D dot operands; doing the exchange through MMAs
-would cost the dense n² FLOPs. The scratch is (programs × k·q × BLOCK_B) with programs ≈ 2 per SM, reused
-for every batch tile, so it stays resident in L2 (n = 1024, bf16, 64 rows: 128 KiB per program, ~34 MiB
-for 132 SMs… see SCRATCH_BUDGET_BYTES) and HBM sees x and y only — plus the factors, read from L2.
+would cost the dense n² FLOPs. The scratch is (programs × l·max(r, s) × BLOCK_B), reused for every batch
+tile, and all programs' scratch together stays within SCRATCH_BUDGET_BYTES (40 MiB, below the 50 MB L2 of
+an H100/H200; BLOCK_B shrinks at large n to keep one program per SM inside it), so HBM sees x and y only
+— plus the factors, read from L2. The y round trip through the scratch is L2 traffic.
 
 Backward: the existing two-pass kernels (monarch_triton.monarch_backward); z, which they need for ∂w2,
 is recomputed by one pass-1 block GEMM instead of being stored by the forward.
@@ -55,25 +61,31 @@ GPU_CONFIGS = {
     "fp32-tf32": dict(BLOCK_B=32, TILE=TILE_ROWS, num_warps=4, num_stages=1),
     "fp32-ieee": dict(BLOCK_B=32, TILE=TILE_ROWS, num_warps=8, num_stages=1),
 }
-# Scratch of all programs together, kept well below an H100/H200's 50 MiB L2 so that it stays resident.
-SCRATCH_BUDGET_BYTES = 24 << 20
+# Scratch of all programs together, below an H100/H200's 50 MB L2 so that it stays resident (the rest of
+# L2 holds the factors and the x/y lines in flight). BLOCK_B is halved (down to MIN_DIM) until one program
+# per SM of a REFERENCE_SMS device fits it; the launcher then runs as many programs as the budget holds
+# (up to PROGRAMS_PER_SM per SM). n = 4096, bf16: 32 rows, 256 KiB a program, 160 programs = 40 MiB.
+SCRATCH_BUDGET_BYTES = 40 << 20
+REFERENCE_SMS = 132  # H100 / H200 SXM
+Y_TILE = 64  # features per chunk of the final scratch → y copy (a 64 × BLOCK_B tile transposed on chip)
 SHARED_LIMIT_BYTES = 160 * 1024  # estimate cap (sm_80 opt-in maximum is 164 KiB, sm_90 228 KiB)
 # CPU interpreter: small tiles so that tests run several groups, partial groups and several batch tiles
 # per program (2 programs).
-INTERPRETER_CONFIG = dict(BLOCK_B=16, TILE=32, PROGRAMS=2, num_warps=4, num_stages=1)
+INTERPRETER_CONFIG = dict(BLOCK_B=16, TILE=32, PROGRAMS=2, Y_TILE=16, num_warps=4, num_stages=1)
 
 
 @triton.jit
 def _one_pass_kernel(
-    x_ptr, w1_ptr, w2_ptr, y_ptr, z_ptr,  # z_ptr: scratch (programs, k·q, BLOCK_B), batch contiguous
-    B, K1, Q, P, L, S, R,
+    x_ptr, w1_ptr, w2_ptr, y_ptr, z_ptr,  # z_ptr: scratch (programs, ROWS, BLOCK_B), batch contiguous
+    B, K1, Q, P, L, S, R, ROWS,  # ROWS = l·max(r, s): z (k·q = l·r rows), then y (s·l rows) in place
     sx_b, sx_j, sx_i, sw1_j, sw1_c, sw1_i, sw2_a, sw2_t, sw2_r, sy_b, sy_e,
     PRECISION: tl.constexpr, BLOCK_B: tl.constexpr,
     G1: tl.constexpr, QP: tl.constexpr, PP: tl.constexpr,  # stage-1 tile: G1 blocks of QP × PP (padded)
     G2: tl.constexpr, SP: tl.constexpr, RP: tl.constexpr,  # stage-2 tile: G2 blocks of SP × RP
+    Y_TILE: tl.constexpr,  # features per chunk of the final scratch → y copy
 ):
     pid = tl.program_id(0)
-    z_base = z_ptr + pid.to(tl.int64) * (K1 * Q) * BLOCK_B
+    z_base = z_ptr + pid.to(tl.int64) * ROWS * BLOCK_B
     cols = tl.arange(0, BLOCK_B)
     # stage-1 tile: row g·QP + c (block j0 + g, output c), column g'·PP + i (block j0 + g', input i)
     g_m1 = tl.arange(0, G1 * QP) // QP
@@ -110,8 +122,21 @@ def _one_pass_kernel(
             zt = tl.load(z_base + (al * L + a_k)[:, None] * BLOCK_B + cols[None, :],
                          mask=(al[:, None] < R) & (a_k[:, None] < L), other=0.0)
             y = tl.dot(w, zt, input_precision=PRECISION)  # (G2·SP, BLOCK_B)
-            tl.store(y_ptr + b[None, :] * sy_b + (t * L + a_m)[:, None] * sy_e, y.to(y_ptr.dtype.element_ty),
-                     mask=(t[:, None] < S) & (a_m[:, None] < L) & b_ok[None, :])
+            # y[b, t·l + a] goes to scratch row t·l + a: rows ≡ a (mod l), which only this group reads (z rows
+            # α·l + a); the barrier lets every thread finish reading them first
+            tl.debug_barrier()
+            tl.store(z_base + (t * L + a_m)[:, None] * BLOCK_B + cols[None, :], y.to(z_ptr.dtype.element_ty),
+                     mask=(t[:, None] < S) & (a_m[:, None] < L))
+        tl.debug_barrier()  # stage 3 reads rows that other threads wrote
+        # stage 3: y rows of this batch tile from the scratch, written along the feature axis (unit stride in
+        # y): the transpose runs through shared memory and the global stores become 16-byte vectors, where
+        # storing the dot tiles directly scattered 2-byte values 2–8 KiB apart
+        for e0 in range(0, S * L, Y_TILE):
+            e = e0 + tl.arange(0, Y_TILE)
+            e_ok = e < S * L
+            v = tl.load(z_base + e[:, None] * BLOCK_B + cols[None, :], mask=e_ok[:, None], other=0.0)
+            tl.store(y_ptr + b[None, :] * sy_b + e[:, None] * sy_e, v.to(y_ptr.dtype.element_ty),
+                     mask=e_ok[:, None] & b_ok[None, :])
         tl.debug_barrier()  # the next batch tile overwrites the scratch
 
 
@@ -142,9 +167,27 @@ def _tile_config_cached(k, q, p, l, s, r, element, precision, interpret) -> tupl
     else:
         base = GPU_CONFIGS["fp32-ieee" if precision == "ieee" else "fp32-tf32"]
     qp, pp, sp, rp = _pad(q), _pad(p), _pad(s), _pad(r)
-    return tuple(dict(BLOCK_B=base["BLOCK_B"], num_warps=base["num_warps"], num_stages=base["num_stages"],
+    block_b = base["BLOCK_B"]
+    while not interpret and block_b > MIN_DIM and REFERENCE_SMS * scratch_rows(l, s, r) * block_b * element > SCRATCH_BUDGET_BYTES:
+        block_b //= 2
+    return tuple(dict(BLOCK_B=block_b, num_warps=base["num_warps"], num_stages=base["num_stages"],
                       G1=_group(qp, pp, k, base["TILE"]), QP=qp, PP=pp,
-                      G2=_group(sp, rp, l, base["TILE"]), SP=sp, RP=rp).items())
+                      G2=_group(sp, rp, l, base["TILE"]), SP=sp, RP=rp,
+                      Y_TILE=base.get("Y_TILE", Y_TILE)).items())
+
+
+def scratch_rows(l: int, s: int, r: int) -> int:
+    """Rows of a program's scratch tile: z (k·q = l·r rows), overwritten in place by y (s·l rows)."""
+    return l * max(r, s)
+
+
+def scratch_bytes(k: int, q: int, p: int, l: int, s: int, r: int, dtype: torch.dtype, batch: int, sms: int,
+                  precision: str = "tf32x3") -> int:
+    """Bytes of scratch the launcher allocates for this call on a device with `sms` SMs (all programs)."""
+    element = torch.tensor([], dtype=dtype).element_size()
+    block_b = tile_config(k, q, p, l, s, r, element, precision)["BLOCK_B"]
+    per_program = scratch_rows(l, s, r) * block_b * element
+    return _programs(batch, block_b, sms, per_program) * per_program
 
 
 def shared_memory_estimate(config: dict, element: int) -> int:
@@ -152,7 +195,7 @@ def shared_memory_estimate(config: dict, element: int) -> int:
     bb = config["BLOCK_B"]
     stage1 = config["G1"] * config["QP"] * config["G1"] * config["PP"] + config["G1"] * config["PP"] * bb
     stage2 = config["G2"] * config["SP"] * config["G2"] * config["RP"] + config["G2"] * config["RP"] * bb
-    return 2 * max(stage1, stage2) * element
+    return max(2 * max(stage1, stage2), config["Y_TILE"] * bb) * element  # stage 3: the transpose buffer
 
 
 def one_pass_applies(n: int, b1: int, b2: int, dtype: torch.dtype) -> bool:
@@ -181,8 +224,7 @@ def _programs(batch: int, block_b: int, sms: int | None, scratch_per_program: in
     tiles = triton.cdiv(batch, block_b)
     if sms is None:
         return min(tiles, INTERPRETER_CONFIG["PROGRAMS"])
-    cap = max(sms, SCRATCH_BUDGET_BYTES // max(scratch_per_program, 1))  # ≥ one program per SM
-    return max(1, min(tiles, PROGRAMS_PER_SM * sms, cap))
+    return max(1, min(tiles, PROGRAMS_PER_SM * sms, SCRATCH_BUDGET_BYTES // max(scratch_per_program, 1)))
 
 
 # ---- launcher --------------------------------------------------------------------------------------
@@ -209,13 +251,14 @@ def one_pass_forward(x2: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, preci
     config = tile_config(k, q, p, l, s, r, element, precision, interpret=sms is None)
     launch = dict(num_warps=config.pop("num_warps"), num_stages=config.pop("num_stages"))
     bb = config["BLOCK_B"]
-    programs = _programs(batch, bb, sms, k * q * bb * element)
-    scratch = torch.empty((programs, k * q, bb), dtype=x2.dtype, device=x2.device)
+    rows = scratch_rows(l, s, r)
+    programs = _programs(batch, bb, sms, rows * bb * element)
+    scratch = torch.empty((programs, rows, bb), dtype=x2.dtype, device=x2.device)
     sb, se = x2.stride()
     sx_j, sx_i = (se, k * se) if transposed else (p * se, se)
     _one_pass_kernel[(programs,)](
         x2, w1, w2, y, scratch,
-        batch, k, q, p, l, s, r,
+        batch, k, q, p, l, s, r, rows,
         sb, sx_j, sx_i, *w1.stride(), *w2.stride(), *y.stride(),
         PRECISION=precision, **config, **launch,
     )

@@ -8,6 +8,7 @@ become constexpr, pointers and ints divisible by 16 get tt.divisibility = 16). F
 any register spill, or shared memory above the target's per-block limit; checks that the bf16 64-row
 single-block two-pass tile and the 16-bit one-pass forward (n ≥ 1024) lower to wgmma on sm_90.
 """
+import re
 import time
 
 import pytest
@@ -106,7 +107,7 @@ def _one_pass_cases():
         element = torch.tensor([], dtype=dtype).element_size()
         assert one_pass.one_pass_applies(n, m, m, dtype)
         config = one_pass.tile_config(m, m, m, m, m, m, element, precision)
-        values = dict(B=4096, K1=m, Q=m, P=m, L=m, S=m, R=m, sx_b=n, sx_j=m, sx_i=1, sw1_j=m * m, sw1_c=m, sw1_i=1,
+        values = dict(B=4096, K1=m, Q=m, P=m, L=m, S=m, R=m, ROWS=one_pass.scratch_rows(m, m, m), sx_b=n, sx_j=m, sx_i=1, sw1_j=m * m, sw1_c=m, sw1_i=1,
                       sw2_a=m * m, sw2_t=m, sw2_r=1, sy_b=n, sy_e=1, PRECISION=precision)
         wgmma = element == 2 and n >= 1024
         cases.append((f"one_pass-{dname}-n{n}", "one_pass", values,
@@ -169,9 +170,8 @@ def test_every_kernel_dtype_and_config_compiles_without_spills(capability):
     print(f"sm_{capability}: {len(CASES)} kernels compiled in {time.perf_counter() - start:.1f} s")
 
 
-def _spills_from_asm(compiled) -> int:
-    """Spill bytes from the cubin's resource usage (cuobjdump -res-usage ships with the wheel's ptxas)."""
-    import re
+def _cuobjdump(compiled, flag: str) -> str:
+    """cuobjdump (shipped with the wheel's ptxas) run on the compiled cubin with one flag."""
     import subprocess
     import tempfile
     from pathlib import Path
@@ -182,7 +182,72 @@ def _spills_from_asm(compiled) -> int:
     with tempfile.NamedTemporaryFile(suffix=".cubin") as handle:
         handle.write(compiled.asm["cubin"])
         handle.flush()
-        text = subprocess.run([str(cuobjdump), "-res-usage", handle.name], capture_output=True, text=True).stdout
+        return subprocess.run([str(cuobjdump), flag, handle.name], capture_output=True, text=True).stdout
+
+
+def _resource_usage(compiled) -> tuple[int, int]:
+    """(registers per thread, stack bytes) from the cubin's resource usage."""
+    text = _cuobjdump(compiled, "-res-usage")
     usage = re.findall(r"REG:(\d+) STACK:(\d+)", text)
     assert usage, f"cuobjdump -res-usage gave no resource line:\n{text[:500]}"
-    return sum(int(stack) for _, stack in usage)  # stack frame bytes: where spilled registers go
+    return max(int(reg) for reg, _ in usage), sum(int(stack) for _, stack in usage)
+
+
+def _spills_from_asm(compiled) -> int:
+    """Spill bytes: the stack frame, where spilled registers go."""
+    return _resource_usage(compiled)[1]
+
+
+# ---- the one-pass forward: wide y stores, two programs per SM, scratch inside L2 (issue 22, item 4) ----
+
+L2_BYTES = 50_000_000  # H100 / H200 L2 (50 MB)
+SM90_REGISTERS, SM90_SHARED = 65536, 228 * 1024  # per SM
+
+
+def _global_store_bytes(ptx: str) -> list[tuple[str, int]]:
+    """(instruction, bytes per thread) of every global store in the PTX: st.global[.vN].bW → N·W/8."""
+    out = []
+    for op in re.findall(r"\bst\.global\S*", ptx):  # cache hints (.L1::…, .cs) may sit between the parts
+        vec = re.search(r"\.v(\d+)\b", op)
+        width = re.findall(r"\.[bufs](\d+)\b", op)
+        assert width, f"cannot read the width of {op!r}"
+        out.append((op, int(vec.group(1) if vec else 1) * int(width[-1]) // 8))
+    return out
+
+
+def test_global_store_widths_are_read_from_ptx():
+    ptx = "st.global.b16 [%rd1], %rs1;\n st.global.v4.b32 [%rd2], {%r1, %r2, %r3, %r4};\n" \
+          "st.global.L1::no_allocate.v2.b32 [%rd3], {%r5, %r6};\n @%p1 st.global.f32 [%rd4], %f1;"
+    assert [size for _, size in _global_store_bytes(ptx)] == [2, 16, 8, 4]
+
+
+@pytest.mark.parametrize("case", [c for c in _one_pass_cases()], ids=lambda c: c[0])
+def test_one_pass_writes_16_byte_vectors_and_fits_two_programs_per_sm(case):
+    """No global store of the one-pass kernel (y, and the z/y scratch) is narrower than a 16-byte vector on
+    sm_90 (PTX st.global…, SASS STG.E.*): y used to be written as 32 scattered STG.E.U16 per thread and
+    group. Registers and shared memory leave room for two programs per SM."""
+    case_id, kernel_name, values, pointer_types, config, _ = case
+    compiled = _compile(kernel_name, values, pointer_types, config, 90)
+    stores = _global_store_bytes(compiled.asm["ptx"])
+    assert stores, "no global store found in the PTX (instruction syntax changed?)"
+    narrow = sorted({op for op, size in stores if size < 16})
+    assert not narrow, f"{case_id}: global stores narrower than 16 bytes: {narrow}"
+    sass_stores = set(re.findall(r"\bSTG\.E[.\w]*", _cuobjdump(compiled, "-sass")))
+    assert sass_stores and sass_stores <= {"STG.E.128"}, f"{case_id}: SASS stores {sass_stores}"
+    registers, _ = _resource_usage(compiled)
+    threads = 32 * config["num_warps"]
+    assert 2 * (-(-registers // 8) * 8) * threads <= SM90_REGISTERS, f"{case_id}: {registers} registers"
+    assert 2 * compiled.metadata.shared <= SM90_SHARED, f"{case_id}: {compiled.metadata.shared} B shared"
+
+
+def test_one_pass_scratch_at_n4096_fits_in_l2():
+    """All programs' scratch together (what the launcher allocates on a 132-SM H100/H200 for the bench's
+    batch) stays below the 50 MB L2, for every real dtype, at n = 4096 and 1024."""
+    for n, m in ((4096, 64), (1024, 32)):
+        for dtype in one_pass.REAL_DTYPES:
+            for precision in ("tf32x3", "ieee"):
+                total = one_pass.scratch_bytes(m, m, m, m, m, m, dtype, batch=2 ** 25 // n, sms=132,
+                                               precision=precision)
+                assert 0 < total <= min(L2_BYTES, one_pass.SCRATCH_BUDGET_BYTES), (n, dtype, precision, total)
+    # the old sizing (programs never below the SM count, 128 rows) took 132 MiB here: the check can fail
+    assert 132 * 4096 * 128 * 2 > L2_BYTES
