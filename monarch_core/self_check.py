@@ -12,9 +12,12 @@ PyTorch path: a user's results never depend on an unverified kernel.
 A slice whose reference is all zero or not finite says nothing about the kernels: the configuration
 stays unverified and the next call checks again. Calling the kernel entry points
 (`monarch_core.kernels.monarch_multiply_triton`, ...) directly skips the check (tests see kernel bugs).
+The check runs outside autocast and synchronises the device once per configuration (it reads the error
+back): warm a configuration up before capturing it in a CUDA graph.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -68,6 +71,13 @@ def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float | None:
     return error if error == error else float("inf")  # NaN from the kernels is a mismatch
 
 
+def _no_autocast(device: torch.device):
+    """The comparison must see the kernels' own dtypes, not autocast's casts."""
+    if device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def _errors(kernel, reference, inputs, needs_grad) -> dict[str, float | None]:
     """Relative errors of output and the needed gradients of kernel(*inputs) against reference in float64."""
     leaves = [t.detach().clone().requires_grad_(need) for t, need in zip(inputs, needs_grad)]
@@ -103,12 +113,15 @@ def trusted(what: str, kernel, reference, inputs: tuple, precision: str | None =
     if verdict == "verified" or x.numel() == 0:
         return kernel(*inputs)
     rows = x.reshape(-1, x.shape[-1])[:SLICE_ROWS]
-    with torch.no_grad():
-        y = kernel(*inputs) if not any(needs_grad) else None
-        if y is not None:  # the call's own output, so the compile that produced it is the one checked
-            errors = {"output": _relative_error(y.reshape(-1, y.shape[-1])[:SLICE_ROWS], reference(*map(_wide, (rows, w1, w2))))}
-    if y is None:
-        errors = _errors(kernel, reference, (rows, w1, w2), needs_grad)
+    if not any(needs_grad):  # the call's own output, so the compile that produced it is the one checked
+        y = kernel(*inputs)
+        with torch.no_grad(), _no_autocast(x.device):
+            errors = {"output": _relative_error(y.reshape(-1, y.shape[-1])[:SLICE_ROWS],
+                                                reference(*map(_wide, (rows, w1, w2))))}
+    else:
+        y = None
+        with _no_autocast(x.device):
+            errors = _errors(kernel, reference, (rows, w1, w2), needs_grad)
     tolerance = _tolerance(x.dtype, precision)
     bad = {name: e for name, e in errors.items() if e is not None and not e <= tolerance}
     if bad:
