@@ -126,7 +126,7 @@ CLI_CASES = [
     ("mri eval accel", cli("mri", "eval", "--model", "zf", "--data", "{r}/mri", "--acceleration", "5"), r"5"),
     ("mri compare no data", cli("mri", "compare", "--data", "{r}/nowhere", "--out", "{r}/o/mc"), r"nowhere"),
     ("mri compare accel", cli("mri", "compare", "--data", "{r}/mri", "--accelerations", "-2", "--n-train-scans", "1",
-                              "--epochs", "1", "--quiet", "--out", "{r}/o/mc2"),
+                              "--epochs", "1", "--out", "{r}/o/mc2"),
      r"accelerations?"),
     # issue 24: inputs a new user tried
     ("data out under file", cli("data", "ns-tiny", "--out", "{r}/some.txt/x.h5"), r"some.txt is a file, not a folder"),

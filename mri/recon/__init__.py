@@ -5,7 +5,7 @@
         l1-wavelet, unet, unet-plain, msense, dsense, {kind}sense, unrolled-{kind}, modl-{kind}
     training.train(TrainConfig(...)) -> run_dir           (common.training engine; READERS by format)
     evaluation.evaluate(model, data_dir, acc, scans)
-    compare.run_compare(data_dir, models, accelerations, n_train_scans, epochs, out_dir, device, **overrides)
+    compare.run_compare(data_dir, models, accelerations, n_train_scans, epochs, out_dir, seeds, **options)  untuned study
     study.MriStudyApp: the application of the shared study engine (presets: study_presets.PRESETS)
     metrics: psnr, ssim, nrmse, complex_psnr, volume_metrics, mean_se
 Command line: run.py mri train|eval|compare|study, run.py bench mri (see cli.py).

@@ -3,6 +3,7 @@
 `mri study PRESET|SPEC` is the shared study engine (`common.study`) with the MRI application
 (`mri.recon.study`) and its presets (`mri.recon.study_presets`); it replaces the old `mri protocol`.
 
+`mri compare` is its untuned special case (`mri.recon.compare`: fixed options, the Tables 4/5 cells).
 The training options of `mri train` and `mri compare` come from `training.TrainConfig` (default,
 type and help written there once); model names from the registry (`model_names`).
 """
@@ -13,7 +14,7 @@ from mri.recon.training import TrainConfig
 MODEL_SIZE_OPTIONS = (("steps", int), ("resblocks", int), ("channels", int), ("step-size", float),
                       ("cg-iters", int), ("cg-lambda", float), ("unet-chans", int), ("unet-pools", int))
 COMPARE_EXCLUDE = ("data_dir", "acceleration", "n_train_scans", "train_scans", "val_scans", "out_dir", "run_name",
-                   "resume", "overwrite", "epochs", "device", "progress")
+                   "resume", "overwrite", "epochs", "device", "progress", "mask_pool_dir", "trust_checkpoint")
 
 
 def _add_model_options(p):
@@ -75,17 +76,23 @@ def _eval(args):
 
 
 def _compare(args):
-    from mri.recon.compare import markdown, run_compare
+    import shlex
+    import sys
 
-    overrides = options_from_args(args, TrainConfig, exclude=COMPARE_EXCLUDE)
-    overrides["model_kwargs"] = _model_kwargs(args)
-    classical = {"max_iter": args.classical_iters} if args.classical_iters is not None else {}
-    report = run_compare(args.data_dir, models=args.models or DEFAULT_MODELS, accelerations=args.accelerations,
-                         n_train_scans=args.n_train_scans, epochs=args.epochs, out_dir=args.out, device=args.device,
-                         n_test_scans=args.n_test_scans, stem=args.stem, classical=classical,
-                         table5_models=args.table5_models, progress=args.progress, **overrides)
-    print(markdown(report))
-    print(f"wrote {args.out}/{args.stem}.json, .md, _examples.png, _curves.png")
+    from common.study.cli import seeds_from_text
+    from common.study.report import markdown
+    from mri.recon.compare import run_compare
+
+    values = options_from_args(args, TrainConfig, exclude=COMPARE_EXCLUDE)
+    values["model_kwargs"] = _model_kwargs(args)
+    seeds = seeds_from_text(args.seeds) if args.seeds else (values.pop("seed"),)
+    values.pop("seed", None)
+    command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    results = run_compare(args.data_dir, args.models or DEFAULT_MODELS, args.accelerations, args.n_train_scans,
+                          args.epochs, args.out, seeds, args.device, command, args.overwrite,
+                          n_test_scans=args.n_test_scans, classical_iters=args.classical_iters, **values)
+    print(markdown(results, command))
+    print(f"wrote {args.out}/report.md, report.json, report.png")
 
 
 def _study_app():
@@ -145,7 +152,8 @@ def register(mri, bench):
     _add_model_options(p)
     p.set_defaults(func=_eval)
 
-    text = "the whole table: models × accelerations × training scans, under runs/"
+    text = ("the whole table, untuned: models × accelerations × training scans at one fixed setting (a study of the "
+            "engine; `mri study` tunes)")
     p = mri.add_parser("compare", help=text, description=text)
     p.add_argument("--models", nargs="+", default=None, metavar="NAME",
                    help=f"models ({NAMES_HELP}) (default: {' '.join(DEFAULT_MODELS)})")
@@ -155,15 +163,15 @@ def register(mri, bench):
                    help="training-set sizes in scans (default: 1 2 4)")
     p.add_argument("--n-test-scans", type=int, default=None, metavar="N",
                    help="test scans (default: meta.json's test split, else all scans after the largest training set)")
-    p.add_argument("--table5-models", nargs="+", default=None, metavar="NAME",
-                   help="trained models run at every training-set size (default: all; paper: unet msense)")
     p.add_argument("--classical-iters", type=int, default=None, metavar="N",
                    help="iterations of CG-SENSE / L1-wavelet (default: 30)")
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help="seeds, comma list (default: --seed alone); the report's intervals count seeds")
     p.add_argument("--out", default="runs/mri/compare", metavar="FOLDER",
-                   help="report folder; training runs go to FOLDER/runs and resume (default: runs/mri/compare)")
-    p.add_argument("--stem", default="mri_recon_compare", metavar="NAME",
-                   help="file name stem of the report (default: mri_recon_compare)")
-    add_options(p, TrainConfig, include=("data_dir", "epochs", "device", "progress"))
+                   help="study folder: report.{md,json,png}, runs under FOLDER/runs; rerunning resumes "
+                        "(default: runs/mri/compare)")
+    p.add_argument("--overwrite", action="store_true", help="replace a folder that holds another comparison")
+    add_options(p, TrainConfig, include=("data_dir", "epochs", "device"))
     add_options(p, TrainConfig, exclude=COMPARE_EXCLUDE)
     _add_model_options(p)
     p.set_defaults(func=_compare)

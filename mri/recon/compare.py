@@ -1,188 +1,89 @@
-"""The whole comparison table (the paper's Tables 4 and 5 on our data), as one function.
+"""`mri compare`: reconstruction models at one fixed training setting on a folder of scans, as a study of
+the engine (`common.study`, application `mri.recon.study.MriStudyApp`).
 
-    report = run_compare("datasets/mri-sim-default", accelerations=(2, 4, 8), n_train_scans=(1, 2, 4))
+    python run.py mri compare --data datasets/mri-sim-default --accelerations 2 4 8 --n-train-scans 1 2 4
+    results = run_compare("datasets/mri-sim-default", ("zf", "msense"), (2.0, 4.0), (1, 4), epochs=10, out_dir=…)
 
-Rows: every model at every acceleration with the most training scans (Table 4), and every trained
-model at the first acceleration with each number of training scans (Table 5); untrained models
-(zf, cg-sense, l1-wavelet) appear once per acceleration with n_train_scans = 0. Test scans are the last
-`n_test_scans` scans (default: all scans after the largest training set), disjoint from training.
-Writes <stem>.json (with `rows`), <stem>.md, <stem>_examples.png (reconstructions and error maps at the
-first acceleration) and <stem>_curves.png into out_dir; training runs go to out_dir/runs/ and resume.
-When the dataset's meta.json names splits, training (first N of "train"), validation ("val", picks
-each run's best.pt) and test ("test") scans come from it.
+No tuning: every trained model trains with the same given options (lr, transform lr, weight decay,
+schedule, sizes) and seed(s) for exactly `epochs` epochs; the untrained ones (zf, cg-sense, l1-wavelet,
+bart-*) run at their default λ. Cells (the paper's Tables 4 and 5 on our data): every acceleration with
+the most training scans, and the first acceleration with each other number of training scans. Scans:
+the dataset's meta.json splits when it names them (training: the first N of "train"; "val" picks each
+run's best.pt; "test"), else the first N scans train and the last `n_test_scans` (default: all after
+the largest training set) test. The report (OUT/report.{md,json,png}) gives per-slice PSNR, SSIM and NMSE
+per seed and every model's PSNR difference to the baseline (zf when compared, else the first model) with
+two-level intervals. For an equal-budget, tuned, multi-seed comparison use `mri study`.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import sys
-import time
 from pathlib import Path
 
-from common.device import resolve_device
-from common.environment import device_name
 from common.errors import ConfigError
-from common.files import write_json_atomic, write_text_atomic
-from common.stats import format_mean_se
-from monarch_core import count_parameters
-from mri.recon.evaluation import METRICS, evaluate, format_report
-from mri.recon.model_names import DEFAULT_MODELS, known_models, transform_of, untrained_models
-from mri.recon.models import build_model, transform_parameter_count
-from mri.recon.plots import plot_curves, plot_examples
-from mri.recon.training import TrainConfig, all_scan_ids, dataset_splits, load_model, train
 
-_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+#: TrainConfig fields a study run sets itself (per run, per cell) or takes from the schedule
+RUN_FIELDS = ("data_dir", "model", "acceleration", "n_train_scans", "train_scans", "val_scans", "out_dir",
+              "run_name", "resume", "overwrite", "epochs", "seed", "device", "progress", "stop_after",
+              "trust_checkpoint", "step_size", "gamma", "cosine_epochs", "mask_pool_dir")
 
 
-def run_compare(data_dir, models=DEFAULT_MODELS, accelerations=(2.0, 4.0, 8.0), n_train_scans=(1, 2, 4),
-                epochs: int = 10, out_dir="runs/mri/compare", device="auto", n_test_scans: int | None = None,
-                stem: str = "mri_recon_compare", command: str | None = None, classical: dict | None = None,
-                table5_models=None, progress: bool = True, **overrides) -> dict:
-    """Train and evaluate every (model, acceleration, n_train_scans) of the grid; returns the report dict.
+def compare_spec(data_dir, models, accelerations, n_train_scans, epochs: int, seeds=(0,), device: str = "auto",
+                 n_test_scans: int | None = None, classical_iters: int | None = None, name: str = "compare",
+                 **train_options):
+    """The StudySpec of an untuned comparison (see the module docstring); train_options: TrainConfig
+    fields (scale, lr, transform_lr, weight_decay, batch_size, masks, loss, model_kwargs, …)."""
+    from common.study import StudySpec
+    from mri.recon.model_names import is_trainable, known_models
+    from mri.recon.study import PROBLEM
 
-    overrides: TrainConfig fields (scale, lr, transform_lr, batch_size, masks, loss, seed, amp,
-    max_slices_per_scan, model_kwargs, weight_decay, ...). classical: build_model options of the
-    classical baselines (lamda, max_iter). `max_slices_per_scan` also limits the test slices.
-    table5_models: the trained models run at every number of training scans (default: all of them;
-    the paper's Table 5 has U-Net and mSENSE only); the others train on the most scans only.
-    """
     unknown = [m for m in models if m not in known_models()]
-    bad = sorted(set(overrides) - _TRAIN_FIELDS)
-    if unknown or bad:
-        raise ConfigError(f"unknown models {unknown} (choose from {known_models()}) or options {bad} "
-                          f"(TrainConfig fields: {sorted(_TRAIN_FIELDS)})")
-    out_dir, device = Path(out_dir), resolve_device(device)
-    accelerations = [float(a) for a in accelerations]
-    n_train_scans = sorted(int(n) for n in n_train_scans)
-    n_max = n_train_scans[-1]
-    splits = dataset_splits(data_dir)
-    if splits:
-        ids = splits["train"]
-        test_ids = splits["test"][-n_test_scans:] if n_test_scans else splits["test"]
-        if n_max > len(ids) or not test_ids:
-            raise ConfigError(f"{data_dir}/meta.json names {len(ids)} training and {len(splits['test'])} test scans; "
-                              f"{n_max} training scans asked for")
-    else:
-        ids = all_scan_ids(data_dir, overrides.get("format", "auto"))
-        n_test = n_test_scans or len(ids) - n_max
-        if n_test < 1 or n_max + n_test > len(ids):
-            raise ConfigError(f"{data_dir} holds {len(ids)} scans: not enough for {n_max} training + {n_test} test "
-                              "scans", hint="lower --n-train-scans / --n-test-scans or simulate more scans")
-        test_ids = ids[-n_test:]
-    grid = [(a, n_max) for a in accelerations] + [(accelerations[0], n) for n in n_train_scans if n != n_max]
-    max_slices = overrides.get("max_slices_per_scan")
-    eval_kw = dict(scans=test_ids, echo=overrides.get("echo", 0), device=device, max_slices_per_scan=max_slices,
-                   batch_size=overrides.get("batch_size", 8), format=overrides.get("format", "auto"))
-    rows, examples, t_start = [], {}, time.perf_counter()
-    for model_name in models:
-        if model_name in untrained_models():
-            cells = [(a, 0) for a in accelerations]
-        elif table5_models is None or model_name in table5_models:
-            cells = grid
-        else:
-            cells = [(a, n_max) for a in accelerations]
-        for acc, n in cells:
-            t0 = time.perf_counter()
-            if n == 0:
-                shape = _slice_shape(data_dir, test_ids[0], overrides.get("format", "auto"))
-                model = build_model(model_name, shape, overrides.get("scale", "small"), **(classical or {}))
-                train_seconds = 0.0
-            else:
-                options = {"resume": True, **overrides}
-                name = f"{model_name}_acc{acc:g}_n{n}_seed{options.get('seed', 0)}"  # fixed: the grid resumes
-                cfg = TrainConfig(data_dir=str(data_dir), model=model_name, acceleration=acc, n_train_scans=n,
-                                  epochs=epochs, device=str(device), out_dir=str(out_dir / "runs"), run_name=name,
-                                  progress=progress, **options)
-                run_dir = train(cfg)
-                model, _ = load_model(run_dir, "best", device, trust=cfg.trust_checkpoint)
-                train_seconds = time.perf_counter() - t0
-            report = evaluate(model, data_dir, acc, **eval_kw)
-            row = {"model": model_name, "transform": transform_of(model_name), "acceleration": acc,
-                   "n_train_scans": n, "params": count_parameters(model),
-                   "transform_params": transform_parameter_count(model),
-                   **{f"{m}_{s}": report[f"{m}_{s}"] for m in METRICS for s in ("mean", "se")},
-                   "train_seconds": round(train_seconds, 2), "slices_per_s": report["slices_per_s"],
-                   "per_volume": report["per_volume"]}
-            rows.append(row)
-            if acc == accelerations[0] and n in (0, n_max):
-                examples[model_name] = report["example"]
-            if progress:
-                print(format_report(f"{model_name} {acc:g}× N={n}", report), flush=True)
-
-    result = {"rows": rows, "data_dir": str(data_dir), "train_scans": ids[:n_max], "test_scans": test_ids,
-              "accelerations": accelerations, "n_train_scans": n_train_scans, "epochs": epochs,
-              "overrides": overrides, "classical": classical or {}, "table5_models": table5_models,
-              "command": command or " ".join(["python"] + sys.argv), "device": device_name(device),
-              "wall_seconds": round(time.perf_counter() - t_start, 1)}
-    result["gaps"] = headline_gaps(rows, accelerations, n_train_scans)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / f"{stem}.json", result)
-    write_text_atomic(out_dir / f"{stem}.md", markdown(result))
-    if examples:
-        target = next(iter(examples.values()))["target"]
-        plot_examples(target, {k: v["prediction"] for k, v in examples.items()}, out_dir / f"{stem}_examples.png",
-                      f"test slice, {accelerations[0]:g}×, {n_max} training scan(s)")
-    plot_curves(rows, accelerations, n_max, accelerations[0], out_dir / f"{stem}_curves.png")
-    return result
+    if unknown or not models:
+        raise ConfigError(f"models {list(models)}: unknown {unknown}" if unknown else "no models to compare",
+                          hint=f"choose from {', '.join(known_models())}")
+    if not accelerations or any(float(a) <= 1 for a in accelerations):
+        raise ConfigError(f"--accelerations {list(accelerations)}; expected undersampling factors > 1")
+    counts = sorted({int(n) for n in n_train_scans})
+    if not counts or counts[0] < 1:
+        raise ConfigError(f"--n-train-scans {list(n_train_scans)}; expected training-set sizes ≥ 1")
+    if not Path(data_dir).is_dir():
+        raise ConfigError(f"{data_dir}: no such data folder",
+                          hint="simulate one (run.py data mri-sim) or point --data at SKM-TEA / fastMRI files")
+    unused = sorted(k for k in train_options if k not in PROBLEM and k not in RUN_FIELDS)
+    if unused:
+        raise ConfigError(f"training option(s) {unused} cannot be set for a comparison")
+    step, gamma, cosine = (train_options.get(k) for k in ("step_size", "gamma", "cosine_epochs"))
+    schedule = ({"kind": "cosine"} if cosine else {"kind": "step", "step_epochs": step, "gamma": gamma} if step
+                else {"kind": "constant"})
+    problem = {"masks": "fixed"}  # TrainConfig's default (a study's is "random")
+    problem.update({k: v for k, v in train_options.items() if k in PROBLEM and v is not None})
+    problem.update(data_dir=str(data_dir), n_test_scans=n_test_scans)
+    if classical_iters is not None:
+        problem["classical_iters"] = int(classical_iters)
+    baseline = "zf" if "zf" in models else models[0]
+    methods = [{"name": m, "knobs": [], "role": "baseline" if m == baseline else "method",
+                "trained": is_trainable(m), "options": {"model": m} if is_trainable(m) else {"classical": m}}
+               for m in dict.fromkeys(models)]
+    accs = [float(a) for a in accelerations]
+    cells = [{"acceleration": a, "n_train_scans": counts[-1]} for a in accs]
+    cells += [{"acceleration": accs[0], "n_train_scans": n} for n in counts[:-1]]
+    return StudySpec.from_dict({
+        "name": name, "application": "mri", "problem": problem, "cells": cells, "methods": methods,
+        "seeds": list(seeds), "tune_seed": max(seeds) + 1000, "metric": "psnr", "direction": "higher",
+        "statistic": "difference", "schedule": schedule,
+        "stopping": {"max_epochs": epochs, "min_epochs": epochs, "window": 0.25, "min_gain": 0.01},
+        "device": device, "notes": f"Untuned comparison: every model at the same fixed options for {epochs} epochs."})
 
 
-def _slice_shape(data_dir, scan_id, format="auto"):
-    from mri.recon.training import open_slices
+def run_compare(data_dir, models, accelerations, n_train_scans, epochs: int, out_dir, seeds=(0,),
+                device: str = "auto", command: str | None = None, overwrite: bool = False, **options) -> dict:
+    """Run the comparison into out_dir (resumable); returns the study's results (report.{md,json,png})."""
+    from common.study.report import write_report
+    from common.study.runner import run_study
+    from mri.recon.study import MriStudyApp
 
-    return open_slices(data_dir, [scan_id], None, format=format).slice_shape(scan_id)
-
-
-def _find(rows, model, acc, n):
-    for r in rows:
-        if r["model"] == model and r["acceleration"] == acc and r["n_train_scans"] in (n, 0):
-            return r
-    return None
-
-
-def headline_gaps(rows, accelerations, n_train_scans) -> dict:
-    """PSNR gaps the paper headlines, where both rows exist: mSENSE − zf (per acceleration, most
-    scans), mSENSE − U-Net (first acceleration, per number of scans), unrolled-monarch − unrolled-fft."""
-    gaps = {}
-    n_max = n_train_scans[-1]
-    for acc in accelerations:
-        for a, b in (("msense", "zf"), ("unrolled-monarch", "unrolled-fft"), ("unrolled-dense", "unrolled-fft")):
-            ra, rb = _find(rows, a, acc, n_max), _find(rows, b, acc, n_max)
-            if ra and rb:
-                gaps[f"{a} - {b} @ {acc:g}x, N={n_max}"] = round(ra["psnr_mean"] - rb["psnr_mean"], 3)
-    for n in n_train_scans:
-        ra, rb = _find(rows, "msense", accelerations[0], n), _find(rows, "unet", accelerations[0], n)
-        if ra and rb:
-            gaps[f"msense - unet @ {accelerations[0]:g}x, N={n}"] = round(ra["psnr_mean"] - rb["psnr_mean"], 3)
-    return gaps
+    spec = compare_spec(data_dir, models, accelerations, n_train_scans, epochs, seeds, device, **options)
+    results = run_study(spec, MriStudyApp(), out_dir, overwrite=overwrite)
+    write_report(results, out_dir, "report", command)
+    return results
 
 
-def _cell(r):
-    return f"{format_mean_se(r['psnr_mean'], r['psnr_se'], 2)} / {r['ssim_mean']:.3f}" if r else "—"
-
-
-def markdown(result: dict) -> str:
-    rows, accs, ns = result["rows"], result["accelerations"], result["n_train_scans"]
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    n_max = ns[-1]
-    lines = ["# MRI reconstruction comparison", "",
-             f"Data `{result['data_dir']}`; training scans (first N of) {result['train_scans']}; test scans "
-             f"{result['test_scans']}; {result['epochs']} epochs; options {json.dumps(result['overrides'])}; "
-             f"classical {json.dumps(result['classical'])}; device: {result['device']}; wall time "
-             f"{result['wall_seconds']} s.", "", f"Command: `{result['command']}`", "",
-             "Cells: magnitude PSNR (dB, data range = volume max) mean ± s.e. over test volumes / SSIM.", "",
-             f"## PSNR / SSIM per acceleration ({n_max} training scans; paper Table 4)", "",
-             "| model | transform | params | " + " | ".join(f"{a:g}×" for a in accs) + " |",
-             "|---|---|---|" + "---|" * len(accs)]
-    for m in models:
-        cells = [_find(rows, m, a, n_max) for a in accs]
-        any_row = next(r for r in cells if r) if any(cells) else None
-        if any_row:
-            lines.append(f"| {m} | {any_row['transform']} | {any_row['params']:,} | " + " | ".join(map(_cell, cells)) + " |")
-    lines += ["", f"## PSNR / SSIM per number of training scans ({accs[0]:g}×; paper Table 5)", "",
-              "| model | " + " | ".join(f"N={n}" for n in ns) + " |", "|---|" + "---|" * len(ns)]
-    for m in models:
-        lines.append(f"| {m} | " + " | ".join(_cell(_find(rows, m, accs[0], n)) for n in ns) + " |")
-    lines += ["", "## Headline gaps (PSNR dB; paper: mSENSE − SENSE +1.5 at 2×, mSENSE − U-Net +4.4 at N=1)", ""]
-    lines += [f"- {k}: {v:+.2f}" for k, v in result["gaps"].items()]
-    lines += ["", "nRMSE and complex PSNR per row, per-volume values and train times are in the JSON.", ""]
-    return "\n".join(lines)
+__all__ = ["compare_spec", "run_compare"]

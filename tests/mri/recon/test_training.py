@@ -6,7 +6,6 @@ import torch
 from common.checkpoints import load_checkpoint
 from common.errors import CheckpointError, ConfigError, NonFiniteError, RunExistsError
 from common.training import read_metrics
-from mri.recon.compare import run_compare
 from mri.recon.evaluation import evaluate, evaluate_run
 from mri.recon.models import build_model
 from mri.recon.training import TrainConfig, load_model, parameter_groups, split_scans, train
@@ -110,18 +109,6 @@ def test_evaluate_and_split(scan_dir, tmp_path):
     run = train(_config(scan_dir, tmp_path, model="msense", epochs=1))
     again = evaluate_run(run, scans=test_ids, device="cpu")
     assert again["psnr_mean"] == pytest.approx(report["psnr_mean"], abs=3.0)
-
-
-def test_run_compare_writes_the_table(scan_dir, tmp_path):
-    out = run_compare(scan_dir, models=("zf", "msense", "unrolled-fft"), accelerations=(2.0,), n_train_scans=(1, 2),
-                      n_test_scans=1, epochs=1, out_dir=tmp_path / "cmp", device="cpu", scale="tiny", progress=False)
-    keys = {"model", "transform", "acceleration", "n_train_scans", "psnr_mean", "psnr_se", "ssim_mean", "ssim_se",
-            "nrmse_mean", "params"}
-    assert all(keys <= set(r) for r in out["rows"])
-    assert {(r["model"], r["n_train_scans"]) for r in out["rows"]} == {
-        ("zf", 0), ("msense", 1), ("msense", 2), ("unrolled-fft", 1), ("unrolled-fft", 2)}
-    for suffix in (".json", ".md", "_examples.png"):
-        assert (tmp_path / "cmp" / f"mri_recon_compare{suffix}").exists()
 
 
 def test_mask_memo_returns_the_fresh_draw_and_stays_bounded():
