@@ -78,7 +78,7 @@ def register(pde=None, bench=None, **_):
     """Add `train`, `eval`, `compare`, `superres` and `study` to run.py's `pde` group."""
     if pde is None:
         return
-    text = "train one FNO on a dataset; then evaluate best.pt on the test split"
+    text = "train one FNO (or UNO: --model uno) on a dataset; then evaluate best.pt on the test split"
     p = pde.add_parser("train", help=text, description=text)
     p.add_argument("dataset", metavar="DATASET", help="dataset file (e.g. datasets/ns-v1e-3.h5)")
     p.add_argument("--transform", default="fft", metavar="KIND",  # checked against monarch_core.TRANSFORM_KINDS
@@ -92,8 +92,9 @@ def register(pde=None, bench=None, **_):
     p.add_argument("--dataset", metavar="FILE", help="dataset file (default: the one it was trained on)")
     p.add_argument("--out", metavar="FOLDER", help="report folder (default: the checkpoint's folder)")
     p.add_argument("--grid", metavar="SIZES", help="evaluate at this grid (comma list, e.g. 64,64): zero-shot "
-                   "super-resolution of a model trained at another grid; must be the dataset's grid (default: "
-                   "the dataset's grid, which must then be the training grid)")
+                   "super-resolution of a model trained at another grid (its learned transforms carried to the "
+                   "grid from the grids the checkpoint records); must be the dataset's grid (default: the "
+                   "dataset's grid, which must then be the training grid)")
     add_options(p, TrainConfig, include=("device", "trust_checkpoint"))
     p.set_defaults(func=_eval)
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import torch
 
+from common.checkpoints import load_checkpoint as load_safe_checkpoint
 from common.device import resolve_device
+from common.errors import ConfigError
 from common.files import write_json_atomic, write_text_atomic
 from common.stats import format_mean_se, mean_se
 from common.training import read_metrics
@@ -23,17 +25,45 @@ from common.training import read_metrics
 from . import plots
 from .models import parameter_counts
 from .problems import relative_l2_per_sample, relative_l2_per_step
-from .training import predict
+from .training import TrainConfig, predict, prepare
 from .transfer import load_for_dataset
 
 
 def load_checkpoint(checkpoint, dataset=None, device="auto", trust: bool = False, grid=None):
-    """Rebuild the run's predictor from a checkpoint (optionally on another dataset file, moved to that
-    dataset's grid when `grid` names it: see `transfer.load_for_dataset`).
-    Returns (setup dict of `training.prepare`, checkpoint state, TrainConfig). The checkpoint is read
-    with weights_only=True (`trust=True`: the full unpickler, for trusted files only)."""
-    setup, state, config, residuals = load_for_dataset(checkpoint, dataset, grid=grid, device=device, trust=trust)
-    setup["projection_residuals"] = residuals
+    """Rebuild the run's predictor from a checkpoint, optionally on another dataset file; on another grid
+    only when `grid` names it (equal to that dataset's grid: a guard against evaluating at a resolution
+    by accident).
+
+    A checkpoint that records its grids (config "resolved": training input "grid" and "trained_grids",
+    see training.checkpoint_config) is rebuilt with every learnable conv at its trained grid and runs on
+    the dataset's grid as it is, through the transforms derived from the learned ones (the drop-in
+    behaviour of TransformSpectralConv: band-limited resampling of each learned row, exact there, with
+    no re-projection); the training data is not read. An older checkpoint goes through
+    `transfer.load_for_dataset` (rebuilt on the training data's grid, then `resize_fno`).
+    Returns (setup dict of `training.prepare` plus "projection_residuals" and "trained_grids",
+    checkpoint state, TrainConfig). The checkpoint is read with weights_only=True (`trust=True`: the
+    full unpickler, for trusted files only)."""
+    state = load_safe_checkpoint(checkpoint, map_location="cpu", trust=trust)
+    saved = state.get("config") if isinstance(state, dict) and "model" in state else None
+    recorded = saved.get("resolved") if isinstance(saved, dict) else None
+    if not isinstance(recorded, dict) or "trained_grids" not in recorded or "grid" not in recorded:
+        setup, state, config, residuals = load_for_dataset(checkpoint, dataset, grid=grid, device=device,
+                                                           trust=trust)
+        setup.update(projection_residuals=residuals, trained_grids=None)
+        return setup, state, config
+    config = TrainConfig.from_dict({**saved, "dataset": str(dataset or saved["dataset"])})
+    setup = prepare(config, with_test=True, trained_grids=recorded["trained_grids"])
+    data_grid, trained_grid = tuple(setup["grid"]), tuple(recorded["grid"])
+    if grid is not None and tuple(grid) != data_grid:
+        raise ConfigError(f"--grid {','.join(map(str, grid))} differs from the grid of {config.dataset} "
+                          f"({','.join(map(str, data_grid))}); give the dataset's grid or a dataset at that grid")
+    if grid is None and data_grid != trained_grid:
+        raise ConfigError(f"{checkpoint} was trained at grid {trained_grid} but {config.dataset} is at "
+                          f"{data_grid}", hint=f"pass --grid {','.join(map(str, data_grid))} to evaluate "
+                          "the model at that resolution (zero-shot), or use data at the training grid")
+    setup["predictor"].load_state_dict(state["model"])
+    setup["predictor"].to(resolve_device(device))
+    setup.update(projection_residuals={}, trained_grids=recorded["trained_grids"])
     return setup, state, config
 
 
@@ -64,7 +94,7 @@ def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "auto", batch
     epochs = [m["seconds"] for m in read_metrics(Path(checkpoint).parent)]
     report = {
         "checkpoint": str(checkpoint), "dataset": str(config.dataset), "equation": setup["equation"],
-        "transform": config.transform, "monarch_channels": config.monarch_channels, "epoch": int(state["epoch"]),
+        "transform": config.transform, "model": config.model, "monarch_channels": config.monarch_channels, "epoch": int(state["epoch"]),
         "epochs_trained": int(state["epoch"]) + 1, "n_test": n,
         "rel_l2_mean": rel_mean, "rel_l2_se": rel_se, "rel_l2_per_sample": per_sample.tolist(),
         "rel_l2_per_step": [float(v) for v in per_step],
@@ -72,7 +102,7 @@ def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "auto", batch
         "train_seconds_per_epoch": statistics.median(epochs) if epochs else None,  # robust to a busy machine
         "inference_samples_per_second": n / seconds, "device": str(device),
         "n_modes": list(setup["n_modes"]), "hidden_channels": setup["hidden_channels"], "grid": list(setup["grid"]),
-        "projection_residuals": setup["projection_residuals"],
+        "projection_residuals": setup["projection_residuals"], "trained_grids": setup["trained_grids"],
     }
     write_json_atomic(out_dir / "eval.json", report)
     write_text_atomic(out_dir / "eval.md", markdown(report))
@@ -90,7 +120,7 @@ def markdown(report: dict) -> str:
     steps = ", ".join(f"{v:.4f}" for v in report["rel_l2_per_step"])
     epoch_time = report["train_seconds_per_epoch"]
     return "\n".join([
-        f"# Evaluation: {report['transform']} on {Path(report['dataset']).name}", "",
+        f"# Evaluation: {report['transform']} {report.get('model', 'fno').upper()} on {Path(report['dataset']).name}", "",
         f"- checkpoint: `{report['checkpoint']}` (epoch {report['epoch']})",
         f"- relative L2 over the predicted block: **{format_mean_se(report['rel_l2_mean'], report['rel_l2_se'])}** "
         f"(mean ± s.e., {report['n_test']} test samples)",

@@ -29,6 +29,9 @@ from common.config_cli import option
 from common.errors import ConfigError
 
 
+MODELS = ("fno", "uno")
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on (saved in every checkpoint). None means the equation's default.
@@ -40,6 +43,8 @@ class TrainConfig:
     run_dir: str = option("", "run folder (checkpoints, metrics, report)", flag="--out", metavar="FOLDER",
                           default_text="runs/pde/<transform>-<date>-<time>")
     transform: str = option("fft", "Fourier transform of the spectral layers", cli=False)
+    model: str = option("fno", "neural operator: fno, or uno (neuraloperator's U-shaped UNO: full, half, full "
+                        "resolution; see models.build_uno)", choices=MODELS)
     n_train: int | None = option(None, "training-part samples (validation is taken from them)",
                                  default_text="the file's split, else 1000")
     n_val: int | None = option(None, "validation samples held out of the training part; 0: none",
@@ -102,6 +107,10 @@ class TrainConfig:
         self.settings().validate()
         if self.transform not in TRANSFORMS:
             raise ConfigError(f"transform {self.transform!r} is not one of {TRANSFORMS}")
+        if self.model not in MODELS:
+            raise ConfigError(f"--model {self.model!r} is not one of {MODELS}")
+        if self.model == "uno" and self.monarch_channels:
+            raise ConfigError("--monarch-channels is implemented for the FNO only", hint="drop it, or use --model fno")
         for name in ("n_train", "n_test", "hidden_channels", "t_out"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -118,9 +127,9 @@ class TrainConfig:
             raise ConfigError(f"--n-modes {','.join(map(str, self.n_modes))}; expected integers ≥ 1 per axis")
 
 
-def default_run_dir(transform: str) -> str:
-    """runs/pde/<transform>-<YYYYmmdd-HHMMSS>: a new folder per run, so nothing finished is overwritten."""
-    return f"runs/pde/{transform}-{time.strftime('%Y%m%d-%H%M%S')}"
+def default_run_dir(transform: str, model: str = "fno") -> str:
+    """runs/pde/<transform>[-uno]-<YYYYmmdd-HHMMSS>: a new folder per run, so nothing finished is overwritten."""
+    return f"runs/pde/{transform}{'' if model == 'fno' else '-' + model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def default_n_val(n_train: int) -> int:
@@ -128,15 +137,19 @@ def default_n_val(n_train: int) -> int:
     return max(1, round(0.1 * n_train)) if n_train >= 2 else 0
 
 
-def prepare(config: TrainConfig, with_test: bool = True):
+def prepare(config: TrainConfig, with_test: bool = True, trained_grids=None):
     """Load the data and build the model of a config. Returns a dict with equation, train, val, test
     (Splits; val None when n_val = 0; test None unless with_test), predictor (Predictor wrapping the
-    FNO), resolved n_modes / hidden_channels / split sizes / grid."""
+    FNO or UNO), resolved n_modes / hidden_channels / split sizes / grid.
+
+    trained_grids: the native grid of every learnable conv (as `models.trained_grids` lists them, and
+    checkpoints record them): the transforms are built there instead of for this dataset's grid, so a
+    checkpoint's state dict loads and the model runs on the dataset's grid with derived transforms."""
     import torch
 
     from pde.data.readers import check_field_dtypes, load_dataset, train_test_split
 
-    from .models import build_fno
+    from .models import build_at, build_fno, build_uno
     from .problems import PROBLEM_DEFAULTS, Predictor, equation_of, make_normalizers, split_off, to_tensors
 
     data = load_dataset(config.dataset)
@@ -172,13 +185,19 @@ def prepare(config: TrainConfig, with_test: bool = True):
         raise ConfigError(f"--n-modes {','.join(map(str, n_modes))} does not fit the grid {grid}; expected one "
                           "count per axis, each ≤ that axis's size", hint="lower --n-modes")
     torch.manual_seed(config.seed)
+    channels = dict(in_channels=train.x.shape[1], out_channels=1 if autoregressive else train.y.shape[1],
+                    hidden_channels=hidden, n_layers=config.n_layers, monarch_sizes=config.monarch_sizes,
+                    grid_size=grid if trained_grids is None else None)
     try:
-        model = build_fno(config.transform, n_modes, in_channels=train.x.shape[1], out_channels=1 if autoregressive
-                          else train.y.shape[1], hidden_channels=hidden, n_layers=config.n_layers, grid_size=grid,
-                          monarch_sizes=config.monarch_sizes, monarch_channels=config.monarch_channels,
-                          **config.fno_kwargs)
-    except (ValueError, TypeError) as error:  # monarch_core / neuralop reject the options (sizes, modes, kwargs)
-        raise ConfigError(f"cannot build the {config.transform} FNO for grid {grid}: {error}",
+        if config.model == "uno":  # --fno-kwargs are UNO's keyword arguments here
+            model = build_uno(config.transform, n_modes, **channels, **config.fno_kwargs)
+        else:
+            model = build_fno(config.transform, n_modes, **channels, monarch_channels=config.monarch_channels,
+                              **config.fno_kwargs)
+        if trained_grids is not None:
+            build_at(model, trained_grids)
+    except (ValueError, TypeError, AssertionError) as error:  # monarch_core / neuralop reject the options
+        raise ConfigError(f"cannot build the {config.transform} {config.model.upper()} for grid {grid}: {error}",
                           hint="check --monarch-sizes, --n-modes and --fno-kwargs") from error
     x_norm, y_norm = make_normalizers(equation, train)  # statistics of the samples trained on only
     predictor = Predictor(model, autoregressive, t_out=train.y.shape[1], x_normalizer=x_norm, y_normalizer=y_norm)
@@ -222,7 +241,7 @@ class FnoTask:
         self.config, self.setup = config, setup
         self.train, self.val = setup["train"], setup["val"]
         self.n_train, self.has_validation = int(self.train.x.shape[0]), setup["val"] is not None
-        self.name = f"{config.transform}{'+channels' if config.monarch_channels else ''} FNO"
+        self.name = f"{config.transform}{'+channels' if config.monarch_channels else ''} {config.model.upper()}"
         self.transform_types = transform_types()
 
     def build_model(self):
@@ -248,10 +267,10 @@ class FnoTask:
         from .models import parameter_counts
 
         setup = self.setup
-        return {"equation": setup["equation"], "n_modes": list(setup["n_modes"]),
+        return {"equation": setup["equation"], "model": self.config.model, "n_modes": list(setup["n_modes"]),
                 "hidden_channels": setup["hidden_channels"], "n_train": setup["n_train"], "n_val": setup["n_val"],
                 "n_test": setup["n_test"], "grid": list(setup["grid"]), "t_out": int(self.train.y.shape[1]),
-                "parameters": parameter_counts(predictor.model)}
+                "parameters": parameter_counts(predictor.model), **recorded_grids(setup)}
 
 
 def train(config: TrainConfig | dict, callback=None) -> Path:
@@ -266,7 +285,37 @@ def train(config: TrainConfig | dict, callback=None) -> Path:
     config = TrainConfig.from_dict(config) if isinstance(config, dict) else config
     config.validate()
     if not config.run_dir:
-        config.run_dir = agree(default_run_dir(config.transform), distributed_context(config.device).world)
+        config.run_dir = agree(default_run_dir(config.transform, config.model),
+                               distributed_context(config.device).world)
     check_run_folder(Path(config.run_dir), config.resume, config.overwrite)  # before the data is read
-    task = FnoTask(config, prepare(config, with_test=False))
-    return train_loop(task, config.settings(), config.run_dir, asdict(config), callback)
+    setup = prepare(config, with_test=False)
+    task = FnoTask(config, setup)
+    return train_loop(task, config.settings(), config.run_dir, checkpoint_config(config, setup), callback)
+
+
+def recorded_grids(setup: dict) -> dict:
+    """What checkpoints record about grids: "grid", the training input's spatial size, and
+    "trained_grids", the native grid of every learnable conv in module order ([] for FFT models)."""
+    from .models import trained_grids
+
+    return {"grid": [int(v) for v in setup["grid"]],
+            "trained_grids": [[int(v) for v in g] for g in trained_grids(setup["predictor"].model)]}
+
+
+def checkpoint_config(config: TrainConfig, setup: dict) -> dict:
+    """The config dict every checkpoint holds: the TrainConfig's fields and "resolved" (`recorded_grids`),
+    from which `evaluation.load_checkpoint` rebuilds the model at its trained grids.
+
+    Resuming a run written before these keys existed (no "resolved"; no "model", which was then always
+    the FNO) leaves them out, so that the resumed configuration still matches its checkpoint's."""
+    values = {**asdict(config), "resolved": recorded_grids(setup)}
+    last = Path(config.run_dir) / "last.pt"
+    if config.resume and last.exists():
+        from common.checkpoints import load_checkpoint
+
+        saved = load_checkpoint(last, map_location="cpu", trust=config.trust_checkpoint).get("config", {})
+        if "resolved" not in saved:
+            del values["resolved"]
+        if "model" not in saved and config.model == "fno":
+            del values["model"]
+    return values

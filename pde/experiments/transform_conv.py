@@ -112,6 +112,19 @@ class TransformSpectralConv(SpectralConv):
         self.grid_size = grid
         self._build_transforms()
 
+    def build(self, grid) -> None:
+        """Create the learnable transforms for `grid` (their native grid) now, on the layer's device: how a
+        checkpoint's recorded grid is restored before its state dict is loaded. A layer already built for
+        that grid is left as it is; one built for another grid raises ValueError (see `resize`)."""
+        grid = self._as_grid(grid, "grid")
+        if self.grid_size is not None:
+            if self.grid_size != grid:
+                raise ValueError(f"the transforms are already built for grid {self.grid_size}, not {grid}")
+            return
+        device = next(self.parameters()).device
+        self._build_for(grid)
+        self.to(device)
+
     @property
     def trained_grids(self) -> tuple:
         """The grid the learnable transforms live on (None before the first forward when built lazily)."""

@@ -100,3 +100,33 @@ def test_monarch_channel_mixing():
     assert counts["monarch_channels"] > 0
     assert not any(isinstance(m, torch.nn.Conv1d) for m in model.modules())
     assert model(torch.randn(2, 3, 16, 16)).shape == (2, 2, 16, 16)
+
+
+@pytest.mark.parametrize("kind", ["dense", "monarch"])
+def test_uno_equals_neuralop_uno_at_initialisation(kind):
+    """build_uno's U (full → half → full resolution, horizontal skips, domain padding) with learnable
+    transforms equals neuraloperator's UNO with the same weights, on the grid it was built for and on
+    another (odd) one."""
+    from neuralop.layers.spectral_convolution import SpectralConv
+
+    from pde.experiments.models import build_uno
+    from pde.experiments.transform_conv import TransformSpectralConv
+
+    torch.manual_seed(0)
+    kwargs = dict(in_channels=2, out_channels=1, hidden_channels=6, n_layers=4, domain_padding=0.125)
+    reference = build_uno("fft", (8, 6), **kwargs)
+    learnable = build_uno(kind, (8, 6), grid_size=(24, 20), **kwargs)
+    convs = [m for m in learnable.modules() if isinstance(m, SpectralConv)]
+    assert len(convs) == 4 and all(isinstance(m, TransformSpectralConv) for m in convs)
+    # the U on the padded grid (round(0.125 · 24) = 3 and round(0.125 · 20) = 2 points per side: 30×24):
+    # layers 0, 1 see it, layer 1 halves it, layers 2, 3 see 15×12 and the last one restores 30×24
+    padded = tuple(reference.domain_padding.pad(torch.zeros(1, 1, 24, 20)).shape[2:])
+    assert padded == (30, 24) and trained_grids(learnable) == [(30, 24), (30, 24), (15, 12), (15, 12)]
+    result = learnable.load_state_dict(reference.state_dict(), strict=False)
+    assert not result.unexpected_keys and all("_transforms." in key for key in result.missing_keys)
+    for grid in [(24, 20), (21, 17)]:
+        x = torch.randn(2, 2, *grid)
+        with torch.no_grad():
+            expected, got = reference(x), learnable(x)
+        assert got.shape == expected.shape == (2, 1, *grid)
+        assert (got - expected).norm() / expected.norm() < 1e-5
