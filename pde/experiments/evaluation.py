@@ -94,7 +94,8 @@ def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "auto", batch
     epochs = [m["seconds"] for m in read_metrics(Path(checkpoint).parent)]
     report = {
         "checkpoint": str(checkpoint), "dataset": str(config.dataset), "equation": setup["equation"],
-        "transform": config.transform, "model": config.model, "monarch_channels": config.monarch_channels, "epoch": int(state["epoch"]),
+        "transform": config.transform, "model": config.model, "monarch_channels": config.monarch_channels,
+        "epoch": int(state["epoch"]),
         "epochs_trained": int(state["epoch"]) + 1, "n_test": n,
         "rel_l2_mean": rel_mean, "rel_l2_se": rel_se, "rel_l2_per_sample": per_sample.tolist(),
         "rel_l2_per_step": [float(v) for v in per_step],
@@ -120,7 +121,8 @@ def markdown(report: dict) -> str:
     steps = ", ".join(f"{v:.4f}" for v in report["rel_l2_per_step"])
     epoch_time = report["train_seconds_per_epoch"]
     return "\n".join([
-        f"# Evaluation: {report['transform']} {report.get('model', 'fno').upper()} on {Path(report['dataset']).name}", "",
+        f"# Evaluation: {report['transform']} {report.get('model', 'fno').upper()} on "
+        f"{Path(report['dataset']).name}", "",
         f"- checkpoint: `{report['checkpoint']}` (epoch {report['epoch']})",
         f"- relative L2 over the predicted block: **{format_mean_se(report['rel_l2_mean'], report['rel_l2_se'])}** "
         f"(mean ± s.e., {report['n_test']} test samples)",

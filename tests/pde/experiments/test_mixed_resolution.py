@@ -27,7 +27,8 @@ def smooth_fields(batch: int, n: int, generator: torch.Generator) -> torch.Tenso
     field = torch.zeros(batch, n, n)
     for kx in range(-3, 4):
         for ky in range(-3, 4):
-            a, phase = torch.randn(batch, 1, 1, generator=generator), 2 * torch.pi * torch.rand(batch, 1, 1, generator=generator)
+            a = torch.randn(batch, 1, 1, generator=generator)
+            phase = 2 * torch.pi * torch.rand(batch, 1, 1, generator=generator)
             field = field + a * torch.cos(2 * torch.pi * (kx * x[:, None] + ky * x[None, :]) + phase)
     return field[:, None] / 7
 
