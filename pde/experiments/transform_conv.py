@@ -23,10 +23,11 @@ them if they change. `resize(grid)` moves the layer's learned transforms to anot
 
 Any input grid, lazily built transforms, output_shape / resolution_scaling_factor:
 - `grid_size=None` builds the learnable transforms for the first input grid the layer sees (its
-  "native" grid, recorded in `grid_size` and so in the state dict's metadata via `trained_grids`).
-  Parameters created in a forward do not reach an optimiser built before it: materialise them first,
-  with `pde.experiments.models.materialise(model, example_input)` (a no-grad dry forward), which
-  `build_fno` does itself whenever it is given grid_size.
+  "native" grid, held in `grid_size`; `models.trained_grids` lists them per model, and training
+  records them in every checkpoint). Parameters created in a forward do not reach an optimiser built
+  before it: materialise them first, with `pde.experiments.models.materialise(model, example_input)`
+  (a no-grad dry forward), which `build_fno` / `build_uno` do themselves when given grid_size; or
+  `build(grid)` (models.build_at for a model), which restores a checkpoint's recorded grid.
 - An input on another grid, or an output grid other than the input's (output_shape=, or
   resolution_scaling_factor), uses transforms derived from the learned ones, differentiably:
       row at the new grid = exact DFT row SpectralConv uses there
@@ -37,7 +38,7 @@ Any input grid, lazily built transforms, output_shape / resolution_scaling_facto
   grid reach the native transforms' parameters (mixed-resolution training). Derived transforms are
   applied as dense (m, n) matrices (also for Monarch, whose native factorisation need not factor the
   new size); they are recomputed at every grad-enabled call and cached per grid under no_grad until a
-  parameter changes.
+  parameter changes. `transforms_at(grid, output_grid)` returns the rows applied on any grid.
 - A Monarch transform on a native axis of a size with no factorisation (prime, < 4) falls back to exact
   dense DFT rows (learnable), with a one-time RuntimeWarning per size (`_axis_kind`).
 - Which rows the inverse needs on the output grid follows SpectralConv exactly: it zero-fills the kept
