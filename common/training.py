@@ -118,12 +118,15 @@ class RunSettings:
 
     def validate(self) -> None:
         """Raise ConfigError for values that can never work (before any file is created)."""
+        finite = math.isfinite  # inf passes "> 0" but is no learning rate / decay / factor
         checks = [("epochs", self.epochs >= 1, "an integer ≥ 1"), ("batch_size", self.batch_size >= 1, "an integer ≥ 1"),
-                  ("lr", self.lr > 0, "a number > 0"),
-                  ("transform_lr", self.transform_lr is None or self.transform_lr > 0, "a number > 0 (or unset)"),
-                  ("weight_decay", self.weight_decay >= 0, "a number ≥ 0"),
+                  ("lr", finite(self.lr) and self.lr > 0, "a finite number > 0"),
+                  ("transform_lr", self.transform_lr is None or (finite(self.transform_lr) and self.transform_lr > 0),
+                   "a finite number > 0 (or unset)"),
+                  ("weight_decay", finite(self.weight_decay) and self.weight_decay >= 0, "a finite number ≥ 0"),
                   ("step_size", self.step_size is None or self.step_size >= 1, "an integer ≥ 1 (or unset)"),
-                  ("gamma", self.gamma > 0, "a number > 0"),
+                  ("gamma", finite(self.gamma) and self.gamma > 0, "a finite number > 0"),
+                  ("seed", 0 <= self.seed < 2 ** 63, "an integer in [0, 2**63)"),
                   ("cosine_epochs", self.cosine_epochs is None or self.cosine_epochs >= 1, "an integer ≥ 1 (or unset)"),
                   ("stop_after", self.stop_after is None or self.stop_after >= 1, "an integer ≥ 1 (or unset)")]
         for name, ok, expected in checks:

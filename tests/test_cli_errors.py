@@ -69,6 +69,15 @@ def cli(*argv):
     return lambda r: [a.format(r=r) for a in argv]
 
 
+MRI_REFUSED_OUT = "{r}/o/mri-refused"
+
+
+def mri_train(*extra):
+    """`mri train` on the tiny MRI folder with one epoch and `extra` options, into MRI_REFUSED_OUT."""
+    return cli("mri", "train", "--data", "{r}/mri", "--model", "msense", "--epochs", "1", "--scale", "tiny",
+               "--device", "cpu", "--quiet", "--out", MRI_REFUSED_OUT, *extra)
+
+
 # (id, argv built from the files fixture's folder {r}, regex the error output must contain)
 CLI_CASES = [
     # run.py data (pde.data: this helper's code)
@@ -144,6 +153,25 @@ CLI_CASES = [
      r"--n-modes 0,0; expected integers ≥ 1"),
     ("pde train modes big", cli("pde", "train", "{r}/ns.h5", "--n-modes", "64,64", "--out", "{r}/o/p14"),
      r"--n-modes 64,64 does not fit the grid"),
+    # issue 24: mri train options, each refused before a run folder exists (test_mri_refusals_write_nothing)
+    ("mri train lr inf", mri_train("--lr", "inf"), r"lr = inf; expected a finite number > 0"),
+    ("mri train weight decay inf", mri_train("--weight-decay", "inf"), r"weight_decay = inf; expected a finite number"),
+    ("mri train accel nan", mri_train("--acceleration", "nan"), r"acceleration = nan.*expected an acceleration > 1"),
+    ("mri train accel inf", mri_train("--acceleration", "inf"), r"acceleration = inf"),
+    ("mri train accel 1", mri_train("--acceleration", "1"), r"acceleration = 1.0"),
+    ("mri train n-train-scans 50", mri_train("--n-train-scans", "50"), r"has only \d+ training scans, 50 asked for"),
+    ("mri train val scan unknown", mri_train("--val-scans", "NOPE"), r"--val-scans: .* has no scan\(s\) \['NOPE'\]; it has \['SIM_000'"),
+    ("mri train train scan unknown", mri_train("--train-scans", "SIM_000", "NOPE"), r"--train-scans: .* has no scan\(s\) \['NOPE'\]"),
+    ("mri train echo -1", mri_train("--echo", "-1"), r"--echo -1; expected an echo index ≥ 0"),
+    ("mri train workers -1", mri_train("--workers", "-1"), r"--workers -1; expected ≥ 0"),
+    ("mri train seed -1", mri_train("--seed", "-1"), r"seed = -1; expected an integer in \[0, 2\*\*63\)"),
+    ("mri train seed 2**70", mri_train("--seed", "1180591620717411303424"), r"expected an integer in \[0, 2\*\*63\)"),
+    ("mri train steps 0", mri_train("--steps", "0"), r"--steps 0; expected an integer ≥ 1"),
+    ("mri train channels -1", mri_train("--channels", "-1"), r"--channels -1; expected an integer ≥ 1"),
+    ("mri train model step-size nan", mri_train("--step-size", "nan"), r"--step-size nan; expected a finite number > 0"),
+    ("mri train mask pool dir file", mri_train("--masks", "random", "--mask-pool", "2", "--mask-pool-dir", "{r}/some.txt"), r"--mask-pool-dir .*some.txt is a file; expected a folder"),
+    ("mri train out under file", cli("mri", "train", "--data", "{r}/mri", "--model", "msense", "--epochs", "1",
+                                     "--out", "{r}/some.txt/runs"), r"--out .*some.txt is a file, not a folder"),
 ]
 
 
@@ -451,3 +479,26 @@ def test_float16_and_int_fields_are_converted_with_a_note_and_eval_refuses_compl
                       "--device", "cpu", "--out", str(tmp_path / "eval")]) == 2
     err = capsys.readouterr().err
     assert "is complex (complex64)" in err and "Traceback" not in err, err
+
+
+def test_mri_refusals_write_nothing(files, capsys):
+    """Every refused `mri train` case of the table ends before its run folder (or any parent) exists."""
+    cases = [case for case in CLI_CASES if MRI_REFUSED_OUT.format(r=files) in case[1](files)]
+    assert len(cases) >= 15
+    for name, make_argv, _ in cases:
+        assert _run_main(make_argv(files)) == 2, name
+        assert not (files / "o" / "mri-refused").exists(), name
+    capsys.readouterr()
+
+
+def test_mri_model_step_size_and_lr_step_size_are_separate_options():
+    """--step-size (the unrolled net's initial gradient step) and --lr-step-size (StepLR) used to share one
+    argparse dest, so either set both."""
+    from mri.recon.cli import _model_kwargs
+    from mri.recon.training import TrainConfig
+    from common.config_cli import options_from_args
+
+    args = run.build_parser().parse_args(["mri", "train", "--model", "msense", "--lr-step-size", "5"])
+    assert options_from_args(args, TrainConfig)["step_size"] == 5 and "step_size" not in _model_kwargs(args)
+    args = run.build_parser().parse_args(["mri", "train", "--model", "msense", "--step-size", "0.5"])
+    assert options_from_args(args, TrainConfig)["step_size"] is None and _model_kwargs(args) == {"step_size": 0.5}

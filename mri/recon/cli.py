@@ -18,14 +18,15 @@ COMPARE_EXCLUDE = ("data_dir", "acceleration", "n_train_scans", "train_scans", "
 
 
 def _add_model_options(p):
+    # dest "model_<name>": the model's --step-size must not share `step_size` with TrainConfig's --lr-step-size
     for name, kind in MODEL_SIZE_OPTIONS:
         p.add_argument(f"--{name}", type=kind, default=None, metavar="N" if kind is int else "NUMBER",
-                       help="override this setting of --scale (default: the scale's)")
+                       dest="model_" + name.replace("-", "_"), help="override this setting of --scale (default: the scale's)")
 
 
 def _model_kwargs(args) -> dict:
     keys = [name.replace("-", "_") for name, _ in MODEL_SIZE_OPTIONS]
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    return {k: getattr(args, "model_" + k) for k in keys if getattr(args, "model_" + k, None) is not None}
 
 
 def _train(args):

@@ -45,6 +45,36 @@ def _unrolled(shape, spec: ModelSpec, cfg: dict):
 BUILDERS = {"zero-filled": _zero_filled, "classical": _classical, "unet": _unet, "unrolled": _unrolled}
 
 
+#: override → (kind, lower bound, bound included): the values a model can be built with
+OVERRIDE_RANGES = {"steps": (int, 1, True), "resblocks": (int, 1, True), "channels": (int, 1, True),
+                   "unet_chans": (int, 1, True), "unet_pools": (int, 1, True), "cg_iters": (int, 1, True),
+                   "max_iter": (int, 1, True), "step_size": (float, 0.0, False), "cg_lambda": (float, 0.0, False),
+                   "lamda": (float, 0.0, True)}
+
+
+def check_overrides(overrides: dict) -> None:
+    """ConfigError naming the option (``--steps`` …) when a size / solver override cannot build a model:
+    counts must be integers ≥ 1, the initial gradient step and CG λ finite and > 0, λ of L1-wavelet ≥ 0."""
+    import math
+
+    from common.errors import ConfigError
+
+    for key, value in overrides.items():
+        if value is None or key not in OVERRIDE_RANGES:
+            continue
+        kind, low, closed = OVERRIDE_RANGES[key]
+        flag = "--" + key.replace("_", "-")
+        if kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+            expected = f"an integer ≥ {low}"
+        else:
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                  and (value >= low if closed else value > low))
+            expected = f"a finite number {'≥' if closed else '>'} {low:g}"
+        if not ok:
+            raise ConfigError(f"{flag} {value!r}; expected {expected}", hint=f"pass a valid {flag} or leave it unset")
+
+
 def build_model(name: str, shape, scale: str = "small", **overrides):
     """A fresh model `name` (see model_names) for (H, W) slices; `scale` picks DEFAULTS, `overrides`
     replace single settings (steps, resblocks, channels, step_size, cg_iters, cg_lambda, unet_chans,
@@ -52,6 +82,7 @@ def build_model(name: str, shape, scale: str = "small", **overrides):
     from common.errors import ConfigError
 
     spec = spec_of(name)
+    check_overrides(overrides)
     if scale not in DEFAULTS:
         raise ConfigError(f"scale must be one of {sorted(DEFAULTS)}, got {scale!r}")
     cfg = {**DEFAULTS[scale], **spec.options, **{k: v for k, v in overrides.items() if v is not None}}

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ class TrainConfig:
                                      ("format", self.format, FORMATS)):
             if value not in allowed:
                 raise ConfigError(f"{name} = {value!r}; expected one of {allowed}")
-        if self.acceleration <= 1 or self.n_train_scans < 1:
+        if not math.isfinite(self.acceleration) or self.acceleration <= 1 or self.n_train_scans < 1:
             raise ConfigError(f"acceleration = {self.acceleration}, n_train_scans = {self.n_train_scans}; expected "
                               "an acceleration > 1 and at least 1 training scan")
         if self.mask_pool is not None and (self.mask_pool < 1 or self.masks != "random"):
@@ -141,6 +142,20 @@ class TrainConfig:
                               "masks with masks = 'random'", hint="pass --masks random, or leave --mask-pool unset")
         if self.max_slices_per_scan is not None and self.max_slices_per_scan < 1:
             raise ConfigError(f"max_slices_per_scan = {self.max_slices_per_scan}; expected ≥ 1 (or unset for all)")
+        if self.echo < 0:
+            raise ConfigError(f"--echo {self.echo}; expected an echo index ≥ 0")
+        if self.num_workers < 0:
+            raise ConfigError(f"--workers {self.num_workers}; expected ≥ 0 DataLoader processes (0: none)")
+        from common.files import check_output_parent
+        from mri.recon.models import check_overrides
+
+        check_overrides(self.model_kwargs)
+        check_output_parent(self.out_dir)
+        if self.mask_pool_dir is not None:
+            if Path(self.mask_pool_dir).exists() and not Path(self.mask_pool_dir).is_dir():
+                raise ConfigError(f"--mask-pool-dir {self.mask_pool_dir} is a file; expected a folder",
+                                  hint="choose another --mask-pool-dir")
+            check_output_parent(self.mask_pool_dir, "--mask-pool-dir")
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -224,6 +239,13 @@ def training_scans(cfg: TrainConfig) -> tuple[list[str], list[str]]:
         raise ConfigError(f"{cfg.data_dir} has only {len(train_ids)} training scans, {cfg.n_train_scans} asked for",
                           hint="lower --n-train-scans or simulate more scans")
     val_ids = list(cfg.val_scans) if cfg.val_scans else (splits["val"] if splits else [])
+    if cfg.train_scans or cfg.val_scans:  # ids the user typed: check them before any reader opens them
+        known = all_scan_ids(cfg.data_dir, cfg.format)
+        for option, ids in (("--train-scans", cfg.train_scans or []), ("--val-scans", cfg.val_scans or [])):
+            unknown = [scan for scan in ids if scan not in known]
+            if unknown:
+                raise ConfigError(f"{option}: {cfg.data_dir} has no scan(s) {unknown}; it has {known}",
+                                  hint=f"pass {option} with ids from that list")
     overlap = sorted(set(train_ids) & set(val_ids))
     if overlap:
         raise ConfigError(f"scans {overlap} are both training and validation scans; splits must be disjoint")
