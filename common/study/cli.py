@@ -99,7 +99,7 @@ def _handler(app_factory, presets: dict, application: str):
 
 def register_study(group, app_factory, presets: dict, application: str) -> None:
     """Add `study` to an application's run.py group (`app_factory()` -> its StudyApplication)."""
-    text = (f"a {application} study: equal-budget Optuna tuning that brackets its optimum, final runs over seeds "
+    text = (f"study ({application}): equal-budget Optuna tuning that brackets its optimum, final runs over seeds "
             "to convergence, two-level intervals, one report")
     p = group.add_parser("study", help=text, description=text)
     p.add_argument("spec", metavar="PRESET|FILE", help=f"a preset ({', '.join(sorted(presets))}) or a .toml/.json spec")

@@ -157,7 +157,8 @@ def plot(results: dict, path: Path) -> None:
             n = min(len(c) for c in curves)
             ax.plot(np.arange(1, n + 1), np.median([c[:n] for c in curves], axis=0), label=m["label"])
         ax.set(title=f"{label}: validation (median over seeds)", xlabel="epoch", yscale="log")
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
         ax = axes[1, column]
         comps = [c for c in cell["comparisons"] if c["result"]]
         for i, c in enumerate(comps):

@@ -265,8 +265,12 @@ class Plan:
                          f"{r['finals']:>7} {r['final_epochs']:>9} "
                          f"{(format(r['seconds_per_epoch'], '.3g') if r['seconds_per_epoch'] else '-'):>8} "
                          f"{(format(hours, '.3g') if hours is not None else '-'):>8}")
-        lines.append(f"total ≤ {total:.3g} hours on one worker (upper bound: every trial to its last epoch, "
-                     "every widening, every final run to its cap; pruning and convergence make it shorter)")
+        if any(r["hours"] is None and (r["tuning_epochs"] or r["final_epochs"]) for r in self.rows):
+            lines.append("total: unknown until seconds per epoch are measured (--dry-run --measure); "
+                         f"≤ {sum(r['tuning_epochs'] + r['final_epochs'] for r in self.rows)} epochs in all")
+        else:
+            lines.append(f"total ≤ {total:.3g} hours on one worker (upper bound: every trial to its last epoch, "
+                         "every widening, every final run to its cap; pruning and convergence make it shorter)")
         return "\n".join(lines)
 
 

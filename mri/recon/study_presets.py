@@ -59,7 +59,9 @@ def mri_cpu() -> StudySpec:
     return _spec(
         "mri-cpu",
         problem={"sim_preset": "study-cpu", "n_train_scans": 16, "batch_size": 4, "masks": "random", "mask_pool": 64,
-                 "scale": "small", "model_kwargs": MODL_KWARGS, "classical_iters": 30, "min_test_volumes": 10},
+                 "scale": "small", "model_kwargs": MODL_KWARGS, "classical_iters": 30, "min_test_volumes": 10,
+                 # the test unit is the subject: slices of one volume are not independent samples
+                 "sample": "volume"},
         cells=[{"track": "exact", "acceleration": 4.0}, {"track": "exact", "acceleration": 8.0}],
         methods=_methods(), comparisons=_comparisons(),
         tuning={"trials": 20, "epochs": 20, "pruner": "successive-halving", "min_epochs": 2, "reduction": 3,
@@ -73,7 +75,7 @@ def mri_gpu() -> StudySpec:
         "mri-gpu",
         problem={"sim_preset": "protocol-gpu", "sim_overrides": {"accelerations": [4.0, 8.0]}, "batch_size": 8,
                  "masks": "random", "mask_pool": 256, "scale": "small", "model_kwargs": MODL_KWARGS,
-                 "classical_iters": 30, "min_test_volumes": 16},
+                 "classical_iters": 30, "min_test_volumes": 16, "sample": "volume"},
         cells=[{"track": t, "acceleration": a} for t in ("exact", "mismatch") for a in (4.0, 8.0)],
         methods=_methods(oracle=True),
         comparisons=_comparisons() + [{"method": "modl-fft-oracle", "baseline": BASELINE}],
