@@ -97,10 +97,6 @@ CLI_CASES = [
      r"ns.h5 already exists; pass --overwrite"),
     ("data unknown preset", cli("data", "ns-huge"), r"invalid choice: 'ns-huge'"),
     ("mri-sim coils 0", cli("data", "mri-sim", "--preset", "tiny", "--coils", "0", "--out", "{r}/o/s"), r"--coils"),
-    # run.py report (workflows: this helper's code)
-    ("report missing", cli("report", "{r}/nowhere"), r"run directory .*nowhere does not exist"),
-    ("report file", cli("report", "{r}/ns.h5"), r"ns.h5 is a file; expected a run folder"),
-    ("report empty", cli("report", "{r}/results"), r"no result JSON"),
     # run.py pde (pde.experiments: the engine helper's code)
     ("pde train missing", cli("pde", "train", "{r}/missing.h5", "--out", "{r}/o/p1"), r"missing.h5: no such file"),
     ("pde train truncated", cli("pde", "train", "{r}/truncated.h5", "--out", "{r}/o/p2"), r"truncated.h5: truncated or corrupt"),
@@ -285,30 +281,31 @@ def test_a_malicious_checkpoint_is_refused_without_running_it(files, capsys):
 
 
 def test_debug_shows_the_traceback_and_interrupts_exit_130(files, capsys, monkeypatch):
-    assert _run_main(["report", str(files / "nowhere")]) == 2
+    # (`run.py report`, the earlier vehicle of these two tests, was removed with the old PDE protocol)
+    assert _run_main(["pde", "eval", str(files / "missing.pt")]) == 2
     assert "Traceback" not in capsys.readouterr().err
-    with pytest.raises(FileNotFoundError):
-        run.main(["report", str(files / "nowhere"), "--debug"])
+    with pytest.raises(CheckpointError):
+        run.main(["pde", "eval", str(files / "missing.pt"), "--debug"])
 
-    def interrupted(args):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    import workflows.report
+    import pde.experiments.evaluation
 
-    monkeypatch.setattr(workflows.report, "build_report", lambda *a, **k: interrupted(None))
-    assert run.main(["report", str(files / "results")]) == 130
+    monkeypatch.setattr(pde.experiments.evaluation, "evaluate", interrupted)
+    assert run.main(["pde", "eval", str(files / "good.pt")]) == 130
     assert "interrupted" in capsys.readouterr().err
 
 
 def test_a_bug_keeps_its_traceback(files, monkeypatch):
-    import workflows.report
+    import pde.experiments.evaluation
 
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug, not a user error")
 
-    monkeypatch.setattr(workflows.report, "build_report", bug)
+    monkeypatch.setattr(pde.experiments.evaluation, "evaluate", bug)
     with pytest.raises(ZeroDivisionError):
-        run.main(["report", str(files / "results")])
+        run.main(["pde", "eval", str(files / "good.pt")])
 
 
 def test_the_table_is_large_enough():
