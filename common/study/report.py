@@ -79,8 +79,8 @@ def markdown(results: dict, command: str | None = None) -> str:
             lines += ["Search ranges (after widening): " + ", ".join(
                 f"{k} [{v[0]:.3g}, {v[1]:.3g}]" for k, v in cell["ranges"].items()) +
                 f"; widenings: {cell.get('widenings', 0)}.", ""]
-        lines += [f"| method | test {metric} | parameters | s/epoch | chosen point | bracketing | trials (pruned) | "
-                  "converged |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| method | test {metric} | parameters | FLOPs / sample | s/epoch | chosen point | bracketing | "
+                  "trials (pruned) | converged |", "|---|---|---|---|---|---|---|---|---|"]
         for name, m in cell["methods"].items():
             summ = m["summary"].get(metric)
             if not summ:
@@ -100,7 +100,9 @@ def markdown(results: dict, command: str | None = None) -> str:
             conv_text = f"{conv['converged']}/{conv['runs']}" if conv else "no training"
             trials = m["trials"]
             trial_text = f"{trials['total']} ({trials['pruned']})" if trials["total"] else "–"
-            lines.append(f"| {m['label']} | {value} | {_parameters_text(m['info'])} | {_fmt(m['seconds_per_epoch'], 3)} | "
+            flops = m["info"].get("flops")
+            lines.append(f"| {m['label']} | {value} | {_parameters_text(m['info'])} | "
+                         f"{format(flops, '.3g') if flops else '–'} | {_fmt(m['seconds_per_epoch'], 3)} | "
                          f"{_params_text(m['chosen'])} | {bracket} | {trial_text} | {conv_text} |")
         lines.append("")
         metrics = sorted({k for m in cell["methods"].values() for k in m["summary"]} - {metric})
@@ -139,7 +141,8 @@ def markdown(results: dict, command: str | None = None) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    """Median validation curve per method (one panel per cell) and the comparisons' intervals."""
+    """Median validation curve per method against epochs and against training seconds (one column per
+    cell), and the comparisons' intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,19 +150,22 @@ def plot(results: dict, path: Path) -> None:
     import numpy as np
 
     cells = results["cells"]
-    fig, axes = plt.subplots(2, max(1, len(cells)), figsize=(5 * max(1, len(cells)), 7), squeeze=False)
+    fig, axes = plt.subplots(3, max(1, len(cells)), figsize=(5 * max(1, len(cells)), 10), squeeze=False)
     for column, (label, cell) in enumerate(cells.items()):
-        ax = axes[0, column]
-        for name, m in cell["methods"].items():
-            curves = [r["curve"] for r in m["runs"] if r["curve"]]
-            if not curves:
-                continue
-            n = min(len(c) for c in curves)
-            ax.plot(np.arange(1, n + 1), np.median([c[:n] for c in curves], axis=0), label=m["label"])
-        ax.set(title=f"{label}: validation (median over seeds)", xlabel="epoch", yscale="log")
-        if ax.lines:
-            ax.legend(fontsize=7)
-        ax = axes[1, column]
+        for row, axis in ((0, "epoch"), (1, "training seconds")):
+            ax = axes[row, column]
+            for name, m in cell["methods"].items():
+                runs = [r for r in m["runs"] if r["curve"]]
+                if not runs:
+                    continue
+                n = min(len(r["curve"]) for r in runs)
+                x = (np.arange(1, n + 1) if row == 0 else  # seconds: the median run's clock
+                     np.median([r.get("elapsed", [])[:n] or list(range(1, n + 1)) for r in runs], axis=0))
+                ax.plot(x, np.median([r["curve"][:n] for r in runs], axis=0), label=m["label"])
+            ax.set(title=f"{label}: validation (median over seeds)", xlabel=axis, yscale="log")
+            if ax.lines:
+                ax.legend(fontsize=7)
+        ax = axes[2, column]
         comps = [c for c in cell["comparisons"] if c["result"]]
         for i, c in enumerate(comps):
             r = c["result"]

@@ -35,11 +35,12 @@ def _metric_values(path: Path, metric: str) -> list[dict]:
 
 def method_runs(spec: StudySpec, out: Path, cell: dict, method, val_metric: str) -> list[dict]:
     """The finished and unfinished runs of one (cell, method): [{"seed", "run_dir", "done", "convergence",
-    "curve", "seconds_per_epoch", "per_sample", "info", "params"}]."""
+    "curve" (validation metric per epoch), "elapsed" (training seconds at each epoch's end),
+    "seconds_per_epoch", "per_sample", "info", "params"}]."""
     label = spec.cell_label(cell)
     if not method.trained:
         result = _read(out / "untrained" / label / method.name / "test.json")
-        return [{"seed": None, "done": result is not None, "convergence": None, "curve": [],
+        return [{"seed": None, "done": result is not None, "convergence": None, "curve": [], "elapsed": [],
                  "seconds_per_epoch": None, "per_sample": (result or {}).get("per_sample", {}),
                  "info": (result or {}).get("info", {}), "params": (result or {}).get("params")}]
     runs = []
@@ -49,8 +50,10 @@ def method_runs(spec: StudySpec, out: Path, cell: dict, method, val_metric: str)
         curve = [float(r[val_metric]) for r in records if val_metric in r]
         result = _read(run_dir / "test.json")
         seconds = [r["seconds"] for r in records]
+        elapsed = [sum(seconds[:i + 1]) for i in range(len(seconds))]  # training seconds at each epoch's end
         runs.append({"seed": seed, "run_dir": str(run_dir.relative_to(out)), "done": result is not None,
                      "convergence": status(curve, spec.stopping) if curve else None, "curve": curve,
+                     "elapsed": elapsed,
                      "seconds_per_epoch": statistics.median(seconds) if seconds else None,
                      "per_sample": (result or {}).get("per_sample", {}), "info": (result or {}).get("info", {}),
                      "params": (result or {}).get("params")})

@@ -103,6 +103,7 @@ def mri_smoke() -> StudySpec:
         device="cpu", notes="Smoke test: every step runs; the numbers mean nothing.")
 
 
-PRESETS = {"mri-cpu": mri_cpu, "mri-gpu": mri_gpu, "mri-smoke": mri_smoke}
+PRESETS = {"mri-cpu": mri_cpu, "mri-gpu": mri_gpu, "mri-smoke": mri_smoke,
+           "cpu": mri_cpu, "gpu": mri_gpu}  # the short names: the CPU study and the one-GPU study
 
 __all__ = ["PRESETS", "mri_cpu", "mri_gpu", "mri_smoke"]

@@ -146,8 +146,14 @@ class PdeStudyApp:
                                       device=device)
             for label, grid_result in zip(extra, found.values()):
                 per_sample[f"rel_l2@{label}"] = grid_result["per_sample"]
+        from common.flops import forward_flops
+
+        from .evaluation import load_checkpoint
+
+        setup, _, _ = load_checkpoint(Path(run_dir) / "best.pt", device="cpu")
         info = {"parameters": report["params"], "epoch": report["epoch"], "n_modes": report["n_modes"],
-                "grid": report["grid"], "train_seconds_per_epoch": report["train_seconds_per_epoch"]}
+                "grid": report["grid"], "train_seconds_per_epoch": report["train_seconds_per_epoch"],
+                "flops": forward_flops(setup["predictor"].eval(), setup["test"].x[:1])}  # one test sample
         return {"per_sample": per_sample, "info": info}
 
     def validate(self, spec, cell, method, params) -> float:

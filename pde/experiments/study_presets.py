@@ -138,6 +138,7 @@ def ns_gpu() -> StudySpec:
 
 
 PRESETS = {"pde-smoke": smoke, "burgers-cpu": burgers_cpu, "darcy-cpu": darcy_cpu, "ns-cpu": ns_cpu,
-           "ns-gpu": ns_gpu}
+           "ns-gpu": ns_gpu,
+           "cpu": burgers_cpu, "gpu": ns_gpu}  # the short names: the CPU study and the one-GPU study
 
 __all__ = ["PRESETS"]
