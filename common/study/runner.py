@@ -251,27 +251,46 @@ def tuning_objective(app: StudyApplication, spec: StudySpec, cell: dict, method:
 @dataclass
 class Plan:
     """What a study will run: per cell and method the tuning trials (at most, with every widening) and
-    final runs, and the estimated hours (from measured seconds per epoch, where measured)."""
+    final runs, and the estimated hours (from measured seconds per epoch, where measured): an upper
+    bound and the expected value under pruning (`expected_trial_epochs`)."""
     rows: list = field(default_factory=list)
 
     def text(self) -> str:
         lines = [f"{'cell':<18} {'method':<18} {'trials':>7} {'≤ epochs':>9} {'finals':>7} {'≤ epochs':>9} "
-                 f"{'s/epoch':>8} {'≤ hours':>8}"]
-        total = 0.0
+                 f"{'s/epoch':>8} {'≤ hours':>8} {'≈ hours':>8}"]
+        total = expected = 0.0
         for r in self.rows:
             hours = r["hours"]
             total += hours or 0.0
+            expected += r["expected_hours"] or 0.0
             lines.append(f"{r['cell']:<18} {r['method']:<18} {r['trials']:>7} {r['tuning_epochs']:>9} "
                          f"{r['finals']:>7} {r['final_epochs']:>9} "
                          f"{(format(r['seconds_per_epoch'], '.3g') if r['seconds_per_epoch'] else '-'):>8} "
-                         f"{(format(hours, '.3g') if hours is not None else '-'):>8}")
+                         f"{(format(hours, '.3g') if hours is not None else '-'):>8} "
+                         f"{(format(r['expected_hours'], '.3g') if hours is not None else '-'):>8}")
         if any(r["hours"] is None and (r["tuning_epochs"] or r["final_epochs"]) for r in self.rows):
             lines.append("total: unknown until seconds per epoch are measured (--dry-run --measure); "
                          f"≤ {sum(r['tuning_epochs'] + r['final_epochs'] for r in self.rows)} epochs in all")
         else:
-            lines.append(f"total ≤ {total:.3g} hours on one worker (upper bound: every trial to its last epoch, "
-                         "every widening, every final run to its cap; pruning and convergence make it shorter)")
+            lines.append(f"total ≤ {total:.3g} hours on one worker (every trial to its last epoch, every widening, "
+                         f"every final run to its cap); ≈ {expected:.3g} hours with the pruner's expected trial "
+                         "length, no widening, final runs to their cap (convergence stops them earlier)")
         return "\n".join(lines)
+
+
+def expected_trial_epochs(spec: StudySpec) -> float:
+    """Expected epochs of one tuning trial under successive halving: every trial reaches the first rung
+    (min_epochs), a 1/reduction share of them each next rung (min_epochs · reduction^k), none beyond
+    tuning.epochs; without a pruner, tuning.epochs."""
+    t = spec.tuning
+    if t.pruner == "none":
+        return float(t.epochs)
+    expected, done, k = 0.0, 0, 0
+    while done < t.epochs:
+        rung = min(t.epochs, t.min_epochs * t.reduction ** k)
+        expected += (rung - done) * t.reduction ** -k
+        done, k = rung, k + 1
+    return expected
 
 
 def plan(spec: StudySpec, seconds_per_epoch: dict | None = None) -> Plan:
@@ -291,8 +310,10 @@ def plan(spec: StudySpec, seconds_per_epoch: dict | None = None) -> Plan:
             final_epochs = finals * spec.stopping.max_epochs if method.trained else 0
             sec = seconds_per_epoch.get((label, method.name))
             hours = (tuning_epochs + final_epochs) * sec / 3600 if sec is not None else None
+            pruned = (t.trials * expected_trial_epochs(spec) if tuned and method.trained else 0) + final_epochs
             rows.append({"cell": label, "method": method.name, "trials": trials, "tuning_epochs": tuning_epochs,
-                         "finals": finals, "final_epochs": final_epochs, "seconds_per_epoch": sec, "hours": hours})
+                         "finals": finals, "final_epochs": final_epochs, "seconds_per_epoch": sec, "hours": hours,
+                         "expected_hours": pruned * sec / 3600 if sec is not None else None})
     return Plan(rows)
 
 
@@ -426,6 +447,6 @@ def convergence_of(spec: StudySpec, run_dir: Path, metric: str) -> dict:
     return status(read_values(run_dir, metric), spec.stopping)
 
 
-__all__ = ["RunRequest", "StudyApplication", "run_study", "plan", "Plan", "measure", "schedule_settings",
+__all__ = ["RunRequest", "StudyApplication", "run_study", "plan", "Plan", "expected_trial_epochs", "measure", "schedule_settings",
            "read_values", "params_key", "resumable", "train_final", "final_unit", "tuning_objective", "chosen_params",
            "open_folder", "convergence_of"]

@@ -240,3 +240,12 @@ def test_plan_counts_trials_and_runs_and_estimates_hours():
     expected = (max_trials * spec.tuning.epochs + 3 * spec.stopping.max_epochs) * 2.0 / 3600
     assert rows["narrow"]["hours"] == pytest.approx(expected)
     assert rows["wide"]["hours"] is None and math.isfinite(rows["narrow"]["hours"])
+
+
+def test_expected_trial_epochs_under_successive_halving():
+    from common.study.runner import expected_trial_epochs
+
+    # rungs 5, 15, 45, then the cap 50: all trials reach 5, 1/3 reach 15, 1/9 reach 45, 1/27 reach 50
+    spec = _spec(tuning={"trials": 20, "epochs": 50, "min_epochs": 5, "reduction": 3})
+    assert expected_trial_epochs(spec) == pytest.approx(5 + 10 / 3 + 30 / 9 + 5 / 27)
+    assert expected_trial_epochs(_spec(tuning={"trials": 2, "epochs": 7, "pruner": "none"})) == 7
