@@ -362,7 +362,8 @@ def run_study(spec: StudySpec, app: StudyApplication, out, storage: str | None =
     """Run (or resume) `spec` into `out`; returns the collected results (also OUT/results.json).
 
     storage: an Optuna storage URL shared by several workers (default: SQLite in OUT, single worker).
-    jobs: final runs trained in parallel processes (default spec.jobs), each with spec.threads threads.
+    jobs: worker processes (default spec.jobs), each with spec.threads threads: the methods of a tuning
+    round side by side, then the final runs.
     phases: ("tune",) stops after tuning (e.g. one worker of several tunes, another collects).
     """
     out = Path(out)
@@ -388,7 +389,13 @@ def run_study(spec: StudySpec, app: StudyApplication, out, storage: str | None =
         from .tuning import tune
 
         objectives = {m.name: tuning_objective(app, spec, cell, m, out, device) for m in spec.tuned_methods()}
-        tunings[label] = (tune(spec, label, objectives, storage, single_worker=single_worker, progress=log)
+        run_round = None
+        if jobs > 1:
+            def run_round(units, cell=cell):
+                _parallel([(tuning_unit, (app, spec, cell, name, knobs, target, out, device, storage, single_worker))
+                           for name, knobs, target in units], jobs, log)
+        tunings[label] = (tune(spec, label, objectives, storage, single_worker=single_worker, progress=log,
+                               run_round=run_round)
                           if objectives else {"ranges": {}, "rounds": 0, "methods": {}})  # fixed points only
         write_json_atomic(path, tunings[label])
     if "final" not in phases:
@@ -417,28 +424,46 @@ def run_study(spec: StudySpec, app: StudyApplication, out, storage: str | None =
     return results
 
 
+def tuning_unit(app, spec: StudySpec, cell: dict, method: str, knobs: dict, target: int, out: Path, device: str,
+                storage: str, single_worker: bool) -> str:
+    """One method's trials of a tuning round, in a worker process (`common.study.tuning.tune_method`)."""
+    import torch
+
+    from .tuning import tune_method
+
+    torch.set_num_threads(spec.threads)
+    objective = tuning_objective(app, spec, cell, spec.method(method), out, device)
+    tune_method(spec, spec.cell_label(cell), method, knobs, target, objective, storage, single_worker,
+                progress=print)
+    return f"tuned {spec.cell_label(cell)}/{method} to {target} trials"
+
+
+def _parallel(calls: list, jobs: int, log) -> None:
+    """Run [(function, args)] in `jobs` worker processes (spawned: a forked process would inherit the
+    parent's OpenMP threads); the first failure is raised after the others finished."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(function, *args) for function, args in calls]
+        for future in as_completed(futures):
+            log(f"finished {future.result()}")
+
+
 def _run_finals(app, spec: StudySpec, requests: list, jobs: int, log) -> None:
-    """Every final run: in this process (jobs = 1) or in `jobs` worker processes (spawned: a forked
-    process would inherit the parent's OpenMP threads)."""
+    """Every final run: in this process (jobs = 1) or in `jobs` worker processes."""
     todo = [r for r in requests if not (r.run_dir / "test.json").exists()]
+    if jobs > 1:
+        _parallel([(final_unit, (app, spec, r, spec.threads)) for r in todo], jobs, log)
+        return
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc=f"final runs of {spec.name}",
                unit="run", leave=False)
-    if jobs <= 1:
-        for r in todo:
-            bar.set_postfix_str(f"{spec.cell_label(r.cell)}/{r.method.name}/seed {r.seed}")
-            final_unit(app, spec, r)
-            bar.update(1)
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(final_unit, app, spec, r, spec.threads) for r in todo]
-            for future in as_completed(futures):
-                log(f"finished {future.result()}")
-                bar.update(1)
+    for r in todo:
+        bar.set_postfix_str(f"{spec.cell_label(r.cell)}/{r.method.name}/seed {r.seed}")
+        final_unit(app, spec, r)
+        bar.update(1)
     bar.close()
 
 

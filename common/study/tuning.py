@@ -129,14 +129,29 @@ def best_trial(study):
     return min(done, key=lambda t: t.value) if done else None
 
 
+def tune_method(spec: StudySpec, cell_label: str, method: str, knobs: dict[str, Knob], target: int,
+                objective: Objective, storage: str, single_worker: bool = True,
+                progress: Callable[[str], None] | None = None) -> None:
+    """One method's share of a tuning round: its trials until `target` have finished (the unit that
+    several processes may run side by side: each method's trials depend on its own history only)."""
+    study = open_study(spec, cell_label, method, storage)
+    if single_worker:
+        _settle_stale_trials(study)
+    say = (lambda text: progress(f"tuning {cell_label}/{method}: {text}")) if progress else None
+    run_trials(study, knobs, target, objective, spec.tuning.sampler_seed, say)
+
+
 def tune(spec: StudySpec, cell_label: str, objectives: dict[str, Objective], storage: str,
-         single_worker: bool = True, progress: Callable[[str], None] | None = None) -> dict:
+         single_worker: bool = True, progress: Callable[[str], None] | None = None,
+         run_round: Callable[[list], None] | None = None) -> dict:
     """Tune every method of `objectives` (the spec's tuned methods) with the same budget, widening
     unbracketed ranges; returns {"ranges": {knob: [low, high]}, "rounds": n, "methods": {method:
     {"chosen", "value", "trials": [...], "bracketing": {knob: "interior" | "low edge" | "high edge"}}}}.
 
     single_worker: this process is the only one using `storage` for these studies (SQLite in the study
-    folder), so trials left RUNNING are stale; with a shared RDB storage pass False."""
+    folder), so trials left RUNNING are stale; with a shared RDB storage pass False.
+    run_round(units): runs one round's units [(method name, {knob: Knob}, target)] (e.g. in parallel
+    processes, each calling `tune_method`); default: one after another in this process."""
     methods = [m for m in spec.tuned_methods() if m.name in objectives]
     studies = {m.name: open_study(spec, cell_label, m.name, storage) for m in methods}
     anchor = studies[methods[0].name]
@@ -145,13 +160,14 @@ def tune(spec: StudySpec, cell_label: str, objectives: dict[str, Objective], sto
     t = spec.tuning
     while True:
         target = t.trials + rounds * t.extra_trials  # the same for every method
-        for method in methods:
-            study = studies[method.name]
-            if single_worker:
-                _settle_stale_trials(study)
-            knobs = {k: ranges[k] for k in method.knobs}
-            say = (lambda text, name=method.name: progress(f"tuning {cell_label}/{name}: {text}")) if progress else None
-            run_trials(study, knobs, target, objectives[method.name], t.sampler_seed, say)
+        units = [(m.name, {k: ranges[k] for k in m.knobs}, target) for m in methods]
+        if run_round is None:
+            for name, knobs, target in units:
+                tune_method(spec, cell_label, name, knobs, target, objectives[name], storage, single_worker, progress)
+        else:
+            run_round(units)
+        studies = {m.name: open_study(spec, cell_label, m.name, storage) for m in methods}  # what the round wrote
+        anchor = studies[methods[0].name]
         unbracketed = {}
         for method in methods:
             best = best_trial(studies[method.name])
@@ -180,4 +196,4 @@ def tune(spec: StudySpec, cell_label: str, objectives: dict[str, Objective], sto
     return result
 
 
-__all__ = ["tune", "run_trials", "open_study", "best_trial", "position", "edge_of", "widened", "Objective"]
+__all__ = ["tune", "tune_method", "run_trials", "open_study", "best_trial", "position", "edge_of", "widened", "Objective"]

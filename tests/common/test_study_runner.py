@@ -249,3 +249,13 @@ def test_expected_trial_epochs_under_successive_halving():
     spec = _spec(tuning={"trials": 20, "epochs": 50, "min_epochs": 5, "reduction": 3})
     assert expected_trial_epochs(spec) == pytest.approx(5 + 10 / 3 + 30 / 9 + 5 / 27)
     assert expected_trial_epochs(_spec(tuning={"trials": 2, "epochs": 7, "pruner": "none"})) == 7
+
+
+def test_two_worker_processes_give_the_results_of_one(study, tmp_path):
+    """Methods tune side by side and final runs train in parallel: each unit depends on its own history
+    only, so the records and choices equal the single-process study's."""
+    spec, out, app, results = study
+    parallel = run_study(spec.replace(jobs=2), ToyApp(), tmp_path / "parallel", log=lambda text: None)
+    assert parallel["records"] == results["records"]
+    for name, method in results["cells"]["main"]["methods"].items():
+        assert parallel["cells"]["main"]["methods"][name]["chosen"] == method["chosen"], name
