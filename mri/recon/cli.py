@@ -48,6 +48,7 @@ def _eval(args):
 
     if (args.run is None) == (args.model is None):
         raise ConfigError("give exactly one of --run RUN_FOLDER (a trained model) or --model NAME (an untrained one)")
+    _check_eval_numbers(args)
     data = args.data
     if data is None and args.run:
         data = load_model(args.run, "best", trust=args.trust_checkpoint)[1].data_dir
@@ -55,7 +56,11 @@ def _eval(args):
     if scans is None and data is not None:
         splits = dataset_splits(data)
         if args.n_test_scans:
-            scans = all_scan_ids(data, args.format)[-args.n_test_scans:]
+            known = all_scan_ids(data, args.format)
+            if args.n_test_scans > len(known):
+                raise ConfigError(f"--n-test-scans {args.n_test_scans}: {data} holds {len(known)} scans",
+                                  hint=f"pass --n-test-scans {len(known)} or less")
+            scans = known[-args.n_test_scans:]
         elif splits:
             scans = splits["test"]
     if args.run:
@@ -74,6 +79,22 @@ def _eval(args):
     if args.out:
         write_json_atomic(Path(args.out), strip_examples(report))
         print(f"wrote {args.out}")
+
+
+def _check_eval_numbers(args) -> None:
+    """ConfigError, before any scan is read, for `mri eval` numbers that can never work."""
+    import math
+
+    from common.errors import ConfigError
+
+    if args.n_test_scans is not None and args.n_test_scans < 1:
+        raise ConfigError(f"--n-test-scans {args.n_test_scans}; expected ≥ 1 (or unset: the test split)")
+    if args.acceleration is not None and not (math.isfinite(args.acceleration) and args.acceleration > 1):
+        raise ConfigError(f"--acceleration {args.acceleration}; expected a finite undersampling factor > 1")
+    if args.echo < 0:
+        raise ConfigError(f"--echo {args.echo}; expected an echo index ≥ 0")
+    if args.max_slices_per_scan is not None and args.max_slices_per_scan < 1:
+        raise ConfigError(f"--max-slices-per-scan {args.max_slices_per_scan}; expected ≥ 1 (or unset for all)")
 
 
 def _compare(args):

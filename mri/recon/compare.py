@@ -16,6 +16,7 @@ two-level intervals. For an equal-budget, tuned, multi-seed comparison use `mri 
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from common.errors import ConfigError
@@ -39,7 +40,7 @@ def compare_spec(data_dir, models, accelerations, n_train_scans, epochs: int, se
     if unknown or not models:
         raise ConfigError(f"models {list(models)}: unknown {unknown}" if unknown else "no models to compare",
                           hint=f"choose from {', '.join(known_models())}")
-    if not accelerations or any(float(a) <= 1 for a in accelerations):
+    if not accelerations or any(not math.isfinite(float(a)) or float(a) <= 1 for a in accelerations):
         raise ConfigError(f"--accelerations {list(accelerations)}; expected undersampling factors > 1")
     counts = sorted({int(n) for n in n_train_scans})
     if not counts or counts[0] < 1:
@@ -50,6 +51,14 @@ def compare_spec(data_dir, models, accelerations, n_train_scans, epochs: int, se
     unused = sorted(k for k in train_options if k not in PROBLEM and k not in RUN_FIELDS)
     if unused:
         raise ConfigError(f"training option(s) {unused} cannot be set for a comparison")
+    trainable = [m for m in models if is_trainable(m)]
+    if trainable:  # every training run's options, checked before the study folder exists
+        from mri.recon.training import TrainConfig
+
+        TrainConfig.from_dict({**{k: v for k, v in train_options.items() if v is not None}, "model": trainable[0],
+                               "data_dir": str(data_dir), "acceleration": float(accelerations[0]),
+                               "n_train_scans": counts[0], "epochs": max(int(epochs), 1),
+                               "seed": seeds[0] if seeds else 0, "device": device}).validate()
     step, gamma, cosine = (train_options.get(k) for k in ("step_size", "gamma", "cosine_epochs"))
     schedule = ({"kind": "cosine"} if cosine else {"kind": "step", "step_epochs": step, "gamma": gamma} if step
                 else {"kind": "constant"})

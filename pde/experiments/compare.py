@@ -37,6 +37,12 @@ def compare_spec(datasets, transforms, epochs: int, seeds=(0,), device: str = "a
     for path in datasets:
         if not Path(path).is_file():
             raise ConfigError(f"{path}: no such file", hint="generate it with `python run.py data …`")
+    from .training import TrainConfig
+
+    # every run's options, checked now: the engine would refuse them only once the study folder exists
+    TrainConfig.from_dict({**{k: v for k, v in train_options.items() if v is not None},
+                           "dataset": str(datasets[0]) if datasets else "", "epochs": max(int(epochs), 1),
+                           "seed": seeds[0] if seeds else 0, "device": device}).validate()
     step, gamma, cosine = (train_options.get(k) for k in ("step_size", "gamma", "cosine_epochs"))
     schedule = ({"kind": "cosine"} if cosine else {"kind": "step", "step_epochs": step, "gamma": gamma} if step
                 else {"kind": "constant"})
