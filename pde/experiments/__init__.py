@@ -8,10 +8,10 @@ models, training, evaluation, resolution transfer and comparison reports.
                                            best.pt, resumable, DDP-capable (TrainConfig)
     evaluation.evaluate(checkpoint, dataset=None, out_dir=None, grid=None) -> dict   the test split, once
     transfer.load_for_dataset(checkpoint, dataset, grid)   a checkpoint on data at another resolution
-    superresolution.run_superresolution(runs, datasets, out_dir) -> dict   zero-shot super-resolution study
+    superresolution.evaluate_at_grids(checkpoint, datasets) -> dict   zero-shot errors at other grids
     study.PdeStudyApp                      the PDE application of the study engine (common.study)
     study_presets.PRESETS                  pde-smoke, burgers-cpu, darcy-cpu, ns-cpu, ns-gpu
     compare.run_compare(datasets, transforms, epochs, out_dir, seeds, **options)   an untuned study
 
-Command line: `python run.py pde train|eval|compare|study|superres` (see cli.py).
+Command line: `python run.py pde train|eval|compare|study` (see cli.py).
 """

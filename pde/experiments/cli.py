@@ -1,4 +1,4 @@
-"""run.py sub-commands: `pde train`, `pde eval`, `pde compare`, `pde study`, `pde superres`
+"""run.py sub-commands: `pde train`, `pde eval`, `pde compare`, `pde study`
 (handlers import torch lazily).
 
 Every option of `pde train` and `pde compare` comes from a `TrainConfig` field (its default, type and
@@ -43,12 +43,6 @@ def _eval(args):
     print(f"Wrote {out / 'eval.json'}, {out / 'eval.md'} and the plots {out / 'error_vs_step.png'}, {out / 'fields.png'}")
 
 
-def _superres(args):
-    from pde.experiments.superresolution import command_from_args
-
-    command_from_args(args)
-
-
 def _compare(args):
     from common.study.cli import seeds_from_text
     from common.study.report import markdown
@@ -75,7 +69,8 @@ def _study_app():
 
 
 def register(pde=None, bench=None, **_):
-    """Add `train`, `eval`, `compare`, `superres` and `study` to run.py's `pde` group."""
+    """Add `train`, `eval`, `compare` and `study` to run.py's `pde` group (zero-shot super-resolution is a
+    study's evaluation at other grids: `eval_datasets`, see pde.experiments.study)."""
     if pde is None:
         return
     text = "train one FNO (or UNO: --model uno) on a dataset; then evaluate best.pt on the test split"
@@ -97,20 +92,6 @@ def register(pde=None, bench=None, **_):
                    "dataset's grid, which must then be the training grid)")
     add_options(p, TrainConfig, include=("device", "trust_checkpoint"))
     p.set_defaults(func=_eval)
-
-    text = "zero-shot super-resolution study: models trained at one grid evaluated at several (no retraining)"
-    p = pde.add_parser("superres", help=text, description=text)
-    p.add_argument("--run", action="append", required=True, metavar="LABEL=CHECKPOINTS",
-                   help="a transform and its checkpoints, one per seed (comma-separated); repeat per transform")
-    p.add_argument("--datasets", nargs="+", required=True, metavar="FILE",
-                   help="the same trajectories at increasing resolution, training resolution first")
-    p.add_argument("--out", default="runs/pde/superresolution", metavar="FOLDER",
-                   help="output folder (default: runs/pde/superresolution)")
-    p.add_argument("--stem", default="pde_superresolution", help="file name stem (default: pde_superresolution)")
-    p.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--notes", metavar="FILE", help="markdown file whose text is added to the report (the reading)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing report files")
-    p.set_defaults(func=_superres)
 
     from common.study.cli import register_study
     from pde.experiments.study_presets import PRESETS

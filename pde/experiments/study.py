@@ -134,11 +134,17 @@ class PdeStudyApp:
         train(config, callback)
 
     def evaluate(self, spec, cell, method, params, run_dir, device) -> dict:
-        from .evaluation import evaluate
+        from common.flops import forward_flops
+
+        from .evaluation import evaluate, load_checkpoint
         from .superresolution import evaluate_at_grids
 
         report = evaluate(Path(run_dir) / "best.pt", out_dir=run_dir, device=device, plot=False)
         per_sample = {"rel_l2": report["rel_l2_per_sample"]}
+        setup, _, _ = load_checkpoint(Path(run_dir) / "best.pt", device="cpu")
+        info = {"parameters": report["params"], "epoch": report["epoch"], "n_modes": report["n_modes"],
+                "grid": report["grid"], "train_seconds_per_epoch": report["train_seconds_per_epoch"],
+                "flops": forward_flops(setup["predictor"].eval(), setup["test"].x[:1])}  # one test sample
         problem = {**spec.problem, **{k: v for k, v in cell.items() if k != "tune_with"}}
         extra = problem.get("eval_datasets", {})
         if extra:
@@ -146,14 +152,8 @@ class PdeStudyApp:
                                       device=device)
             for label, grid_result in zip(extra, found.values()):
                 per_sample[f"rel_l2@{label}"] = grid_result["per_sample"]
-        from common.flops import forward_flops
-
-        from .evaluation import load_checkpoint
-
-        setup, _, _ = load_checkpoint(Path(run_dir) / "best.pt", device="cpu")
-        info = {"parameters": report["params"], "epoch": report["epoch"], "n_modes": report["n_modes"],
-                "grid": report["grid"], "train_seconds_per_epoch": report["train_seconds_per_epoch"],
-                "flops": forward_flops(setup["predictor"].eval(), setup["test"].x[:1])}  # one test sample
+                residuals = [r for layer in grid_result["residuals"].values() for r in layer]
+                info[f"projection_residual@{label}"] = max(residuals) if residuals else 0.0  # Monarch re-projection
         return {"per_sample": per_sample, "info": info}
 
     def validate(self, spec, cell, method, params) -> float:

@@ -1,5 +1,4 @@
 """Zero-shot super-resolution: a model trained at one grid evaluated at others without retraining."""
-import json
 from dataclasses import replace
 
 import pytest
@@ -7,7 +6,7 @@ import torch
 
 from common.errors import ConfigError
 from pde.data.subsample import subsample_dataset
-from pde.experiments.superresolution import run_superresolution
+from pde.experiments.superresolution import evaluate_at_grids
 from pde.experiments.training import TrainConfig, train
 from pde.experiments.transfer import load_for_dataset
 
@@ -64,20 +63,15 @@ def test_other_grid_needs_an_explicit_grid(grids, checkpoints):
         load_for_dataset(checkpoints["monarch"][0], fine, grid=(64, 64), device="cpu")
 
 
-def test_study_writes_report_with_every_grid(grids, checkpoints, tmp_path):
-    report = run_superresolution(checkpoints, list(grids), tmp_path, device="cpu", command="test")
-    assert report["grids"] == ["16x16", "32x32"]
-    saved = json.loads((tmp_path / "pde_superresolution.json").read_text())
-    for kind in checkpoints:
-        for grid in report["grids"]:
-            values = saved["summary"][kind][grid]["per_seed_per_sample"]
-            assert len(values) == 1 and len(values[0]) == TINY["n_test"]
-    assert saved["goal"] is not None
-    assert (tmp_path / "pde_superresolution.png").stat().st_size > 0
-    assert (tmp_path / "pde_superresolution_fields.png").stat().st_size > 0
-    # an FFT model evaluated at its own grid gives the same error through the study as directly
-    setup, _, _, _ = load_for_dataset(checkpoints["fft"][0], grids[0], device="cpu")
-    with torch.no_grad():
-        pred = setup["predictor"](setup["test"].x)
-    direct = ((pred - setup["test"].y).flatten(1).norm(dim=1) / setup["test"].y.flatten(1).norm(dim=1)).mean()
-    assert saved["summary"]["fft"]["16x16"]["mean"] == pytest.approx(float(direct), rel=1e-5)
+def test_errors_at_every_grid_are_those_of_a_direct_evaluation(grids, checkpoints):
+    """evaluate_at_grids (the study's rel_l2@<grid>) equals predicting with the moved model by hand."""
+    found = evaluate_at_grids(checkpoints["monarch"][0], list(grids), device="cpu")
+    assert list(found) == ["16x16", "32x32"]
+    for dataset, (label, result) in zip(grids, found.items()):
+        setup, _, _, residuals = load_for_dataset(checkpoints["monarch"][0], dataset, device="cpu",
+                                                  allow_resize=True)
+        with torch.no_grad():
+            pred = setup["predictor"](setup["test"].x)
+        direct = (pred - setup["test"].y).flatten(1).norm(dim=1) / setup["test"].y.flatten(1).norm(dim=1)
+        assert result["per_sample"] == pytest.approx(direct.tolist(), rel=1e-5)
+        assert bool(result["residuals"]) == (label == "32x32")  # only the other grid needs re-projection
