@@ -23,7 +23,7 @@ def atomic_path(path, mode: int = 0o666):
     """Yield a temporary path beside `path`; on success it is chmod-ed to `mode & ~umask` and renamed to
     `path`, on any failure removed. `mkstemp` alone would leave the file 0600."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -33,6 +33,23 @@ def atomic_path(path, mode: int = 0o666):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def make_folder(folder) -> Path:
+    """`mkdir -p folder`, with a one-line ConfigError instead of the OS error when `folder` or one of its
+    parents is an existing file (mkdir's FileExistsError / NotADirectoryError would be a traceback)."""
+    from common.errors import ConfigError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is None:  # not the file-in-the-way case (e.g. a race): the OS error says more
+            raise
+        raise ConfigError(f"cannot make the folder {folder}: {blocker} is a file, not a folder",
+                          hint=f"choose an output outside {blocker}, or move that file") from None
+    return folder
 
 
 def check_output_parent(path, option: str = "--out") -> Path:

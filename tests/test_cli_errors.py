@@ -166,6 +166,9 @@ CLI_CASES = [
     ("mri train channels -1", mri_train("--channels", "-1"), r"--channels -1; expected an integer ≥ 1"),
     ("mri train model step-size nan", mri_train("--step-size", "nan"), r"--step-size nan; expected a finite number > 0"),
     ("mri train mask pool dir file", mri_train("--masks", "random", "--mask-pool", "2", "--mask-pool-dir", "{r}/some.txt"), r"--mask-pool-dir .*some.txt is a file; expected a folder"),
+    ("mri eval out under file", cli("mri", "eval", "--model", "zf", "--data", "{r}/mri", "--acceleration", "4",
+                                    "--device", "cpu", "--out", "{r}/some.txt/eval.json"),
+     r"cannot make the folder .*some.txt: .*some.txt is a file, not a folder"),
     ("mri train out under file", cli("mri", "train", "--data", "{r}/mri", "--model", "msense", "--epochs", "1",
                                      "--out", "{r}/some.txt/runs"), r"--out .*some.txt is a file, not a folder"),
 ]
@@ -499,3 +502,21 @@ def test_mri_model_step_size_and_lr_step_size_are_separate_options():
     assert options_from_args(args, TrainConfig)["step_size"] == 5 and "step_size" not in _model_kwargs(args)
     args = run.build_parser().parse_args(["mri", "train", "--model", "msense", "--step-size", "0.5"])
     assert options_from_args(args, TrainConfig)["step_size"] is None and _model_kwargs(args) == {"step_size": 0.5}
+
+
+@pytest.mark.parametrize("relative", ["some.txt/x.json", "some.txt/deeper/x.json", "some.txt"])
+def test_atomic_writes_under_a_file_raise_one_line(files, relative):
+    """atomic_path makes the destination's folder: when a file stands where a folder must be (the parent
+    itself, or one of its parents) that is a ConfigError naming the file, not mkdir's OS error."""
+    from common.files import make_folder, write_json_atomic
+
+    target = files / relative / "x.json" if relative == "some.txt" else files / relative
+    with pytest.raises(ConfigError, match=r"some.txt is a file, not a folder") as raised:
+        write_json_atomic(target, {"a": 1})
+    assert "outside" in raised.value.hint
+    lines = run.user_error_lines(raised.value)
+    assert lines[0].startswith("error: cannot make the folder") and len(lines) == 2 and lines[1].startswith("hint:")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        make_folder(files / "some.txt")
+    assert (files / "some.txt").read_text() == "keep me\n"
+    assert make_folder(files / "o" / "made" / "here").is_dir()  # the ordinary case still makes folders

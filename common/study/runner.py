@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from common.errors import ConfigError, RunExistsError
-from common.files import write_json_atomic
+from common.files import make_folder, write_json_atomic
 
 from .convergence import converged, status
 from .spec import Method, StudySpec
@@ -143,7 +143,7 @@ def open_folder(spec: StudySpec, out: Path, overwrite: bool) -> None:
             shutil.rmtree(out)
     elif out.exists() and any(out.iterdir()) and not overwrite:
         raise RunExistsError(f"{out} is a non-empty folder that holds no study", hint="choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     write_json_atomic(path, spec.to_dict())
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from common.errors import ConfigError
+from common.files import make_folder
 
 TRACKS = ("exact", "mismatch")
 
@@ -63,7 +64,7 @@ def ensure_track(problem: dict, track: str, workers: int = 1, progress: bool = F
     same = meta.exists() and json.loads(meta.read_text()).get("config") == dataset_meta(config)["config"]
     missing = [i for i in range(config.n_scans) if not (folder / f"{scan_id(i)}.h5").exists()]
     if workers > 1 and len(missing) > 1 and (same or not meta.exists()):
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         with ProcessPoolExecutor(workers) as pool:
             list(pool.map(simulate_scan, [config] * len(missing), missing,
                           [folder / f"{scan_id(i)}.h5" for i in missing]))

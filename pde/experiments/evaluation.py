@@ -18,7 +18,7 @@ import torch
 from common.checkpoints import load_checkpoint as load_safe_checkpoint
 from common.device import resolve_device
 from common.errors import ConfigError
-from common.files import write_json_atomic, write_text_atomic
+from common.files import make_folder, write_json_atomic, write_text_atomic
 from common.stats import format_mean_se, mean_se
 from common.training import read_metrics
 
@@ -79,7 +79,7 @@ def evaluate(checkpoint, dataset=None, out_dir=None, device: str = "auto", batch
     device = resolve_device(device)
     predictor, test = setup["predictor"], setup["test"]
     out_dir = Path(out_dir) if out_dir is not None else Path(checkpoint).parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
 
     predict(predictor, test.x[:batch_size], device, batch_size)  # warm-up before timing
     _sync(device)
