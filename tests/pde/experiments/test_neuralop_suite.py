@@ -8,12 +8,10 @@ their code is committed here. Slow, so it is opt-in to keep the default suite ne
 (15–25 s, mostly the subprocess's start-up), so that CI exercises the drop-in. test_uno.py is not
 among them: its smallest case (batch 32, 64 channels) alone takes ≈ 20 s per kind; UNO with the
 learnable conv is checked against neuraloperator's UNO in test_models.py instead.
-Last full runs (neuraloperator 2.0.0, OMP_NUM_THREADS=1, a shared 2-core CPU): dense 426/426 passed
-(≈ 2.5 min), monarch 426/426 passed (353 s). Those runs substituted UNO(integral_operator=...), which
-neuraloperator 2.0.0's UNO ignores (it builds its FNOBlocks without it), so their 3 UNO cases ran
-SpectralConv; rerun with operator_block=FNOBlocks(conv_module=...) (the substitution below): test_uno.py
-3/3 passed for dense (301 s) and 3/3 for monarch (281 s), the conv verified to be in the model
-(test_the_substitution_reaches_the_convs)."""
+Last full runs (neuraloperator 2.0.0, OMP_NUM_THREADS=1, a shared 2-core CPU), with the substitution
+below: dense 426/426 passed (341 s), monarch 426/426 passed (320 s); test_uno.py's 3 cases take about
+half of that. (Earlier runs substituted UNO(integral_operator=...), which neuraloperator 2.0.0's UNO
+ignores, so their UNO cases ran SpectralConv; test_the_substitution_reaches_the_convs guards that.)"""
 import contextlib
 import io
 import os
