@@ -1,7 +1,7 @@
 """neuraloperator's own test_fno.py, test_uno.py and test_spectral_convolution.py, read from the INSTALLED
 neuralop package at test time, with only the conv substituted: SpectralConv → TransformSpectralConv
-(kinds dense and monarch, no grid argument), FNO(conv_module=...), UNO(operator_block=FNOBlocks(conv_module=...)). The
-substituted copies are written to a temporary folder and run by pytest in a subprocess; nothing of
+(kinds dense and monarch, no grid argument), FNO(conv_module=...),
+UNO(operator_block=FNOBlocks(conv_module=...)). The substituted copies are written to a temporary folder and run by pytest in a subprocess; nothing of
 their code is committed here. Slow, so it is opt-in to keep the default suite near 10 minutes:
     RUN_NEURALOP_SUITE=1 python -m pytest -q tests/pde/experiments/test_neuralop_suite.py
 `test_a_fast_subset_...` runs a few cases of the FNO and SpectralConv files in the default suite
