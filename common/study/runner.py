@@ -128,14 +128,21 @@ def params_key(params: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+#: Spec keys that say how a study is executed, not what it is: a resumed study may change them.
+EXECUTION_KEYS = ("jobs", "threads", "device")
+
+
 def open_folder(spec: StudySpec, out: Path, overwrite: bool) -> None:
-    """Create OUT with spec.json, or check that the spec stored there is this one (a resumed study)."""
+    """Create OUT with spec.json, or check that the spec stored there is this one (a resumed study; it may
+    run with other EXECUTION_KEYS)."""
     path = out / "spec.json"
     if path.exists():
         stored = json.loads(path.read_text())
-        if stored != spec.to_dict():
+        current = spec.to_dict()
+        differ = sorted(k for k in set(stored) | set(current)
+                        if k not in EXECUTION_KEYS and stored.get(k) != current.get(k))
+        if differ:
             if not overwrite:
-                differ = sorted(k for k in set(stored) | set(spec.to_dict()) if stored.get(k) != spec.to_dict().get(k))
                 raise RunExistsError(f"{out} holds study {stored.get('name')!r} with another spec (differs in "
                                      f"{', '.join(differ)}); not mixing them",
                                      hint="rerun with the same spec to resume, --overwrite to start again, "

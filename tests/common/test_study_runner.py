@@ -219,6 +219,10 @@ def test_a_folder_holding_another_spec_is_refused(study):
     spec, out, app, results = study
     with pytest.raises(RunExistsError, match="another spec"):
         run_study(_spec(seeds=[0, 1, 2, 3]), ToyApp(), out, log=lambda text: None)
+    # how it is executed is not what it is: another device / job count resumes the same study
+    again = ToyApp()
+    assert run_study(spec.replace(device="cpu", jobs=1), again, out, log=lambda text: None)["status"]["complete"]
+    assert again.trained == []
 
 
 def test_report_states_intervals_bracketing_and_convergence(study, tmp_path):
