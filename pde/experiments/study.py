@@ -116,6 +116,11 @@ class PdeStudyApp:
 
     def prepare(self, spec, cell) -> None:
         problem = {**spec.problem, **{k: v for k, v in cell.items() if k != "tune_with"}}
+        models = {m.options.get("model", problem.get("model", "fno")) for m in spec.methods}
+        if "uno" in models and problem.get("eval_datasets"):  # transfer.resize_fno moves every conv to one grid
+            raise ConfigError(f"study {spec.name}: zero-shot evaluation at other grids (eval_datasets) is for FNOs; "
+                              "a UNO's inner layers run at other resolutions",
+                              hint="drop eval_datasets, or evaluate UNO checkpoints with `pde eval --grid`")
         entries = [problem, *problem.get("eval_datasets", {}).values()]
         for entry in sorted(entries, key=lambda e: "subsample_of" in e):  # generated files before their copies
             _ensure(entry)

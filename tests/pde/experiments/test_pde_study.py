@@ -104,3 +104,12 @@ def test_every_preset_is_a_valid_spec_with_equal_shared_ranges():
             assert {"lr", "weight_decay"} <= set(method.knobs)
         if name != "pde-smoke":
             assert len(spec.seeds) >= 3 and spec.tuning.trials >= 20
+
+
+def test_zero_shot_grids_are_refused_for_uno_in_one_line(tmp_path):
+    from common.errors import ConfigError
+
+    spec = _tiny_spec(tmp_path).to_dict()
+    spec["problem"]["model"] = "uno"
+    with pytest.raises(ConfigError, match="eval_datasets"):
+        PdeStudyApp().prepare(StudySpec.from_dict(spec), {})
