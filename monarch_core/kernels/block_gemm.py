@@ -43,6 +43,14 @@ AUTOTUNE_ENV = "MONARCH_TRITON_AUTOTUNE"
 # tiles spilled 8-1688 bytes per thread on sm_80/sm_90 (measured by tests/monarch_core/test_kernels_aot.py).
 MAX_TILE_ELEMENTS = 16384
 MAX_TILE_ELEMENTS_4BYTE = 4096
+# Triton before 3.9 (3.6 is the GPU machine's) allocates registers less tightly: there complex64 tiles
+# (two fp32 planes, four dots per step) over 1024 elements spilled 56-976 bytes per thread on sm_80, and
+# the heuristic's bf16 tiles at n = 4096 spilled 40 bytes at (4, 64, 64) and 8-24 at (2, 64, 64)
+# (tests/monarch_core/test_kernels_aot.py, run under both versions: test_kernels_aot_triton36.py).
+# 3.9 fits the larger tiles (and spills 8 bytes on a 1024-element complex one), so it keeps them.
+OLD_TRITON = tuple(int(v) for v in triton.__version__.split(".")[:2]) < (3, 9)
+MAX_TILE_ELEMENTS_COMPLEX_OLD_TRITON = 1024
+HEURISTIC_MAX_TILE_ELEMENTS_OLD_TRITON = 4096
 MAX_BLOCK_NK_4BYTE = 32  # 64-wide fp32/complex64 operand tiles spilled at n = 4096
 # Shared-memory budget of the operand tiles (double-buffered), below Hopper's 228 KiB per SM.
 MAX_OPERAND_BYTES = 160 * 1024
@@ -174,6 +182,8 @@ def _prune(configs, named_args, **kwargs):
     weight_grad = "SPLIT" in args  # its accumulator is (GROUP, BLOCK_N, BLOCK_K), the batch is reduced
     want = min(_pow2(max(n, k)), 128 if element < 4 else MAX_BLOCK_NK_4BYTE)
     budget = MAX_TILE_ELEMENTS_4BYTE if element >= 4 else MAX_TILE_ELEMENTS
+    if OLD_TRITON and element >= 4 and planes == 2:
+        budget = MAX_TILE_ELEMENTS_COMPLEX_OLD_TRITON
     if weight_grad and element >= 4:  # measured: a real fp32 (4, 32, 32) gradient tile still spills on sm_90
         budget = budget // 2 * planes
     feasible = []
@@ -240,6 +250,10 @@ def _heuristic_cached(weight_grad: bool, n: int, k: int, ng: int, is_complex: bo
     if weight_grad:
         args["SPLIT"] = 1
     configs = _prune(_configs(), args)
+    if OLD_TRITON and element < 4:
+        small = [c for c in configs if c.kwargs["GROUP"] * c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_B"]
+                 <= HEURISTIC_MAX_TILE_ELEMENTS_OLD_TRITON]
+        configs = small or configs
     rows = HEURISTIC_BLOCK_B[min(element, 4), weight_grad]
     by_size = sorted(configs, key=lambda c: (c.kwargs["BLOCK_B"] != rows, -c.kwargs["GROUP"]))
     return tuple({**by_size[0].kwargs, "num_warps": by_size[0].num_warps}.items())
