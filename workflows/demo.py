@@ -20,9 +20,12 @@ from pathlib import Path
 
 from common.files import write_json_atomic, write_text_atomic
 
-#: sizes → (the study presets, engine overrides); "smoke" (tests) runs every step with the least work
-SIZES = {"cpu": {}, "gpu": {}, "smoke": {"seeds": (0, 1), "tuning": {"trials": 1, "epochs": 2, "max_widenings": 0},
-                                         "stopping": {"max_epochs": 2, "min_epochs": 2}}}
+#: sizes → engine overrides of the smoke presets: "cpu" (≈ 2 minutes on a 2-core CPU) trains long enough for
+#: the curves to flatten, "gpu" longer, "smoke" (tests) runs every step with the least work
+SIZES = {"cpu": {"tuning": {"trials": 4, "epochs": 6}, "stopping": {"max_epochs": 40, "min_epochs": 10}},
+         "gpu": {"tuning": {"trials": 8, "epochs": 10}, "stopping": {"max_epochs": 100, "min_epochs": 20}},
+         "smoke": {"seeds": (0, 1), "tuning": {"trials": 1, "epochs": 2, "max_widenings": 0},
+                   "stopping": {"max_epochs": 2, "min_epochs": 2}}}
 STUDIES = (("pde", "pde-smoke"), ("mri", "mri-smoke"))
 
 
