@@ -93,6 +93,12 @@ def cli_fields(cls, include=None, exclude=()) -> list:
     return out
 
 
+def option_flags(cls) -> dict:
+    """{field name: its command-line flag} of a config dataclass ("--lr-gamma" where the field is `gamma`),
+    so an error about a field names the option the user typed."""
+    return {f.name: f.metadata.get("flag") or "--" + f.name.replace("_", "-") for f in cli_fields(cls)}
+
+
 def add_options(parser: argparse.ArgumentParser, cls, include=None, exclude=(), defaults: dict | None = None) -> None:
     """Add one option per field of `cls` (see the module docstring); `defaults` replaces single
     fields' defaults for this parser (e.g. compare's epochs)."""

@@ -116,8 +116,9 @@ class RunSettings:
     stop_after: int | None = None
     progress: bool = True
 
-    def validate(self) -> None:
-        """Raise ConfigError for values that can never work (before any file is created)."""
+    def validate(self, flags: dict | None = None) -> None:
+        """Raise ConfigError for values that can never work (before any file is created). flags: the
+        application's command-line flag per field, for the hint (default --field-name)."""
         finite = math.isfinite  # inf passes "> 0" but is no learning rate / decay / factor
         checks = [("epochs", self.epochs >= 1, "an integer ≥ 1"), ("batch_size", self.batch_size >= 1, "an integer ≥ 1"),
                   ("lr", finite(self.lr) and self.lr > 0, "a finite number > 0"),
@@ -132,7 +133,7 @@ class RunSettings:
         for name, ok, expected in checks:
             if not ok:
                 raise ConfigError(f"{name} = {getattr(self, name)!r}; expected {expected}",
-                                  hint=f"pass --{name.replace('_', '-')} with a valid value")
+                                  hint=f"pass {(flags or {}).get(name, '--' + name.replace('_', '-'))} with a valid value")
 
 
 class LossScaler:

@@ -152,6 +152,7 @@ CLI_CASES = [
     # issue 24: mri train options, each refused before a run folder exists (test_mri_refusals_write_nothing)
     ("mri train lr inf", mri_train("--lr", "inf"), r"lr = inf; expected a finite number > 0"),
     ("mri train weight decay inf", mri_train("--weight-decay", "inf"), r"weight_decay = inf; expected a finite number"),
+    ("mri train lr-gamma 0", mri_train("--lr-gamma", "0"), r"gamma = 0.0; expected a finite number > 0\nhint: pass --lr-gamma"),
     ("mri train accel nan", mri_train("--acceleration", "nan"), r"acceleration = nan.*expected an acceleration > 1"),
     ("mri train accel inf", mri_train("--acceleration", "inf"), r"acceleration = inf"),
     ("mri train accel 1", mri_train("--acceleration", "1"), r"acceleration = 1.0"),

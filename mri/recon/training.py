@@ -39,7 +39,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config_cli import option
+from common.config_cli import option, option_flags
 from common.errors import ConfigError, FormatError
 from mri.recon.model_names import LOSSES, is_trainable, known_models
 
@@ -125,7 +125,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """ConfigError for values that can never work (before any file is created)."""
-        self.settings().validate()
+        self.settings().validate(option_flags(type(self)))  # the hint names --lr-gamma, not the engine's gamma
         if self.model not in known_models():
             raise ConfigError(f"unknown model {self.model!r}; choose from {known_models()}")
         if not is_trainable(self.model):
