@@ -9,6 +9,8 @@ GPU_SECTIONS = ("sanitizer", "pytest_gpu", "ceilings", "kernels", "kernels_tuned
 #: training steps `bench steps` can time (benchmarks.steps)
 STEP_MODELS = ("fno", "mri")
 
+from common.bench_results import add_result_options  # noqa: E402  (no torch: --help stays fast)
+
 
 def _bench_monarch(args):
     from benchmarks.monarch import main
@@ -44,8 +46,7 @@ def register(bench):
                    help="batch·n per call, so every size moves about the same data (default 2^18 2^21)")
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (median reported)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON/markdown results")
-    p.add_argument("--allow-loaded", action="store_true", help="on the CPU, write the result even when the 1-minute "
-                   "load average exceeds the core count (labelled LOADED; default: refuse)")
+    add_result_options(p)
     p.set_defaults(func=_bench_monarch)
 
     k = bench.add_parser("kernels", help="dense vs PyTorch path vs Triton kernels vs torch.fft, against the copy roofline",
@@ -62,8 +63,7 @@ def register(bench):
     k.add_argument("--dense-max-flop", type=float, default=2e13, help="skip dense rows above this many FLOPs per call")
     k.add_argument("--repeats", type=int, default=10, help="timed repetitions (median reported)")
     k.add_argument("--out", default="benchmarks/results", help="folder for kernels_<device>.json/.md/.png")
-    k.add_argument("--allow-loaded", action="store_true", help="on the CPU, write the result even when the 1-minute "
-                   "load average exceeds the core count (labelled LOADED; default: refuse)")
+    add_result_options(k)
     k.set_defaults(func=_bench_kernels)
 
     p = bench.add_parser("steps", help="training-step time of the FNO and the unrolled MRI network per transform "
@@ -77,9 +77,7 @@ def register(bench):
     p.add_argument("--warmup", type=int, default=2, help="untimed steps of each variant first")
     p.add_argument("--no-profile", action="store_true", help="do not profile when a goal is missed")
     p.add_argument("--out", default="benchmarks/results", help="folder for <device>_steps.json/.md")
-    p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
-    p.add_argument("--allow-loaded", action="store_true", help="on the CPU, write the result even when the 1-minute "
-                   "load average exceeds the core count (labelled LOADED; default: refuse)")
+    add_result_options(p)
     p.set_defaults(func=_bench_steps)
 
     p = bench.add_parser("gpu", help="the prepared GPU check: gpu tests, kernels vs cuBLAS/cuFFT with ceilings, "

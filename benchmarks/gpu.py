@@ -37,7 +37,7 @@ import torch
 
 from benchmarks import kernels
 from benchmarks.cli import GPU_SECTIONS
-from benchmarks.output import refuse_overwrite, write_results
+from common.bench_results import refuse_overwrite, write_results
 from common.files import write_json_atomic
 from common.device import resolve_device
 from common.environment import describe_environment

@@ -30,9 +30,9 @@ import re
 
 import torch
 
-from benchmarks.output import write_results
+from common.bench_results import refuse_overwrite, write_results
 from common.device import resolve_device
-from common.environment import describe_environment
+from common.environment import describe_environment, device_name
 from common.files import save_figure
 from common.tables import markdown_table
 from common.timing import interleaved_times
@@ -340,9 +340,12 @@ def run(args) -> dict:
 
 
 def main(args) -> int:
-    from benchmarks.load import LoadGuard
+    from common.machine_load import LoadGuard
 
-    guard = LoadGuard(resolve_device(args.device), getattr(args, "allow_loaded", False), "bench kernels")
+    device = resolve_device(args.device)
+    slug = re.sub(r"[^a-z0-9]+", "-", device_name(device).lower()).strip("-") if device.type == "cuda" else "cpu"
+    refuse_overwrite(args.out, f"kernels_{slug}", getattr(args, "overwrite", False))
+    guard = LoadGuard(device, getattr(args, "allow_loaded", False), "bench kernels")
     result = run(args)
     result["environment"]["load"] = guard.finish()
     speedups(result["rows"])
@@ -360,7 +363,6 @@ def main(args) -> int:
                 "case; on fft rows, time of torch.fft / time of the bf16 Monarch DFT; on DFT rows, the relative "
                 "error against torch.fft.\n\n" + table)
     print("\n" + table)
-    slug = re.sub(r"[^a-z0-9]+", "-", env["device"].lower()).strip("-") if env["device_type"] == "cuda" else "cpu"
     paths = write_results(args.out, f"kernels_{slug}", result, markdown)
     png = paths[0].with_suffix(".png")
     plot_times(result["rows"], png, env["device"])

@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from benchmarks.output import write_results
+from common.bench_results import refuse_overwrite, write_results
 from common.device import resolve_device
 from common.environment import describe_environment
 from common.tables import markdown_table
@@ -70,10 +70,12 @@ def run(device: torch.device, sizes, dtype: torch.dtype, elements: float, repeat
 
 
 def main(args) -> int:
-    from benchmarks.load import LoadGuard
+    from common.machine_load import LoadGuard
 
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
+    stem = f"monarch_{device.type}_{args.dtype}"
+    refuse_overwrite(args.out, stem, getattr(args, "overwrite", False))
     guard = LoadGuard(device, getattr(args, "allow_loaded", False), "bench monarch")
     rows = [row for elements in args.elements for row in run(device, args.sizes, dtype, elements, args.repeats)]
     env = describe_environment(device)
@@ -91,7 +93,6 @@ def main(args) -> int:
                 f"Command: `{env['command']}`\n\n{table}\n"
                 "Speed-ups are time ratios measured in the same run (higher is better for Monarch).\n")
     print("\n" + table)
-    stem = f"monarch_{device.type}_{args.dtype}"
     paths = write_results(args.out, stem, {"environment": env, "rows": rows}, markdown)
     print("wrote", *paths)
     return 0

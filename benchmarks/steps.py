@@ -12,7 +12,8 @@ Adam with the training engine's parameter groups, the step the engine's (common.
 LossScaler, so --amp on CUDA is the AMP training step). All steps are timed interleaved round by round
 (common.timing.interleaved_times) in one process; ratios are to the "fft" step of the same model.
 
-Goals (reported, never tuned for): the Monarch step ≤ 1.3× the FFT step for both models. When one is
+Goals (reported, never tuned for): the Monarch step ≤ 1.15× the FFT step for the FNO (issue 22's bar
+at the NS defaults, on an idle CPU) and ≤ 1.3× for the MRI network. When one is
 missed, both steps are profiled briefly (torch.profiler) and the top operators are written to the
 markdown, so it says where the time goes.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.cli import STEP_MODELS
-from benchmarks.output import refuse_overwrite, write_results
+from common.bench_results import refuse_overwrite, write_results
 from common.device import resolve_device
 from common.environment import describe_environment
 from common.tables import markdown_table
@@ -33,7 +34,7 @@ FNO_SETTINGS = {"batch": 20, "hidden_channels": 20, "grid": 64, "n_modes": (24, 
 #: mri training's defaults (batch 4, scale "small") on the protocol-cpu preset's slices (64², 6 coils)
 MRI_SETTINGS = {"batch": 4, "grid": 64, "coils": 6, "scale": "small"}
 #: (model, kind compared with fft, maximum time ratio)
-GOALS = (("fno", "monarch", 1.3), ("mri", "monarch", 1.3))
+GOALS = (("fno", "monarch", 1.15), ("mri", "monarch", 1.3))
 MODELS = STEP_MODELS
 
 
@@ -272,7 +273,7 @@ def run(device, models=MODELS, kinds=None, amp=False, rounds=10, warmup=2, profi
 
 
 def main(args) -> int:
-    from benchmarks.load import LoadGuard
+    from common.machine_load import LoadGuard
 
     device = resolve_device(args.device)
     stem = f"{device.type}_steps"

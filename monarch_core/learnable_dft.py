@@ -122,6 +122,48 @@ class LearnableDFT(nn.Module):
             x = self.kind_impl.apply_adjoint(self, y)
         return x.movedim(-1, dim)
 
+    def forward_real(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """forward(x) for real x (..., n, ...) → complex (..., m, ...), without promoting x to complex.
+
+        Materialised kinds do one real matmul with the (n, 2m) real matrix whose columns interleave Re T
+        and Im T: half the multiply-adds of the complex product of a promoted x (whose imaginary part is
+        zero), and neither x's complex copy nor its gradient's real part are formed; the (..., 2m) result
+        is a complex view. Other kinds promote x and call `forward`.
+        """
+        if x.is_complex() or not self.kind_impl.materialises(self):
+            return self.forward(x, dim)
+        x = self._prepare_real(x, dim, self.n, "forward_real")
+        real = torch.view_as_real(self.matrix()).permute(1, 0, 2).reshape(self.n, 2 * self.m)  # [k, 2j + part]
+        y = torch.view_as_complex((x @ real).unflatten(-1, (self.m, 2)))
+        return y.movedim(-1, dim)
+
+    def adjoint_real(self, y: torch.Tensor, dim: int = -1, row_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Re(adjoint(row_weights · y)): complex y (..., m, ...) → real (..., n, ...) (a fresh real tensor, not a
+        view of a complex one: contiguous when dim is the last).
+
+        row_weights: optional real (m,) factors per kept row (e.g. irfft's Hermitian weights), applied to
+        the small matrix instead of to y. Materialised kinds do one real matmul, Re(y Tᴴ) = Re y · Re T +
+        Im y · Im T, with y read as interleaved reals (a view) and the (2m, n) real matrix; others take
+        the real part of `adjoint`.
+        """
+        if not self.kind_impl.materialises(self):
+            y = y if row_weights is None else y * row_weights.reshape(-1, *[1] * (y.dim() - 1 - dim % y.dim()))
+            return self.adjoint(y, dim).real.clone()
+        y = self._prepare(y, dim, self.m, "adjoint_real")
+        matrix = self.matrix()
+        if row_weights is not None:
+            matrix = matrix * row_weights.to(matrix.real.dtype)[:, None]
+        real = torch.view_as_real(matrix).permute(0, 2, 1).reshape(2 * self.m, self.n)  # [2j + part, k]
+        x = torch.view_as_real(y.contiguous()).flatten(-2) @ real
+        return x.movedim(-1, dim)
+
+    def _prepare_real(self, x: torch.Tensor, dim: int, size: int, what: str) -> torch.Tensor:
+        if x.dim() == 0 or x.shape[dim] != size:
+            raise ValueError(
+                f"LearnableDFT(n={self.n}, kept={self.m}).{what} got a tensor of shape {tuple(x.shape)} whose dim "
+                f"{dim} has size {x.shape[dim] if x.dim() else None}; expected size {size} along that dimension")
+        return x.to(self.dtype.to_real()).movedim(dim, -1)
+
     def frequencies(self) -> list[int]:
         """Signed frequency of each kept row (o − n//2 when centred, else in [−n/2, n/2))."""
         return signed_frequencies(self.row_list, self.n, self.centered)

@@ -3,7 +3,6 @@ and the size and generation time of the default preset (extrapolated from a few 
 
 Writes ``mri_data_cpu.json``, ``.md`` and ``.png`` under ``--out``.
 """
-import json
 import os
 import platform
 import tempfile
@@ -12,7 +11,9 @@ from pathlib import Path
 
 import h5py
 
-from common.files import save_figure, write_text_atomic
+from common.bench_results import refuse_overwrite, write_results
+from common.files import save_figure
+from common.machine_load import LoadGuard
 
 
 def _pass(dataset) -> float:
@@ -88,8 +89,10 @@ def run(default_slices: int = 4) -> dict:
     return results
 
 
-def _markdown(results: dict) -> str:
-    lines = [f"# MRI data throughput ({results['device']}, {results['cpu_count']} cores, {results['machine']})", "",
+def _markdown(results: dict, label: str = "") -> str:
+    load = results.get("load") or {}
+    lines = [f"# MRI data throughput ({results['device']}, {results['cpu_count']} cores, {results['machine']}){label}",
+             "", f"1-minute load {load.get('load_1min_before')} before, {load.get('load_1min_after')} after.", "",
              "| what | slice shape | coils | slices | seconds | slices/s |", "|---|---|---|---|---|---|"]
     for r in results["rows"]:
         lines.append(f"| {r['what']} | {r['shape'][0]}×{r['shape'][1]} | {r['coils']} | {r['slices']} | "
@@ -119,12 +122,14 @@ def _plot(results: dict, path: Path):
 
 
 def main(args) -> int:
+    import torch
+
+    refuse_overwrite(args.out, "mri_data_cpu", args.overwrite)
+    guard = LoadGuard(torch.device("cpu"), args.allow_loaded, "bench mri-data")
     results = run(default_slices=args.default_slices)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"mri_data_{results['device']}"
-    for suffix, text in [(".json", json.dumps(results, indent=2)), (".md", _markdown(results))]:
-        write_text_atomic(stem.with_suffix(suffix), text)
-    _plot(results, stem.with_suffix(".png"))
-    print(_markdown(results))
+    results["load"] = guard.finish()
+    markdown = _markdown(results, guard.label())
+    paths = write_results(args.out, f"mri_data_{results['device']}", results, markdown)
+    _plot(results, paths[0].with_suffix(".png"))
+    print(markdown)
     return 0

@@ -5,8 +5,6 @@ layout), `data import-bart` (BART .cfl arrays → that layout) and `bench mri-da
 def _check_out_folder(out) -> None:
     """ConfigError before anything is written when `out` is a file, sits under a file, or is a folder of
     other files (no meta.json of a simulated dataset): the simulation would mix its scans into them."""
-    from pathlib import Path
-
     from common.errors import ConfigError
     from common.files import check_output_parent
 
@@ -63,6 +61,7 @@ def _bench(args):
 
 def register(data, bench):
     """Add `mri-sim` to run.py's `data` group and `mri-data` to its `bench` group."""
+    from common.bench_results import add_result_options
     from mri.data.presets import PRESETS
 
     p = data.add_parser("mri-sim", help="simulate multi-coil MRI (MNI152 or phantom anatomy) in the SKM-TEA layout")
@@ -113,4 +112,5 @@ def register(data, bench):
     b.add_argument("--out", default="benchmarks/results", help="folder for mri_data_<device>.{json,md,png}")
     b.add_argument("--default-slices", type=int, default=4,
                    help="slices simulated at the default preset's size to time it (default 4)")
+    add_result_options(b)
     b.set_defaults(func=_bench)

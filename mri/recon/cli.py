@@ -7,6 +7,7 @@
 The training options of `mri train` and `mri compare` come from `training.TrainConfig` (default,
 type and help written there once); model names from the registry (`model_names`).
 """
+from common.bench_results import add_result_options
 from common.config_cli import add_options, options_from_args
 from mri.recon.model_names import DEFAULT_MODELS, NAMES_HELP
 from mri.recon.training import TrainConfig
@@ -126,12 +127,15 @@ def _study_app():
 def _bench(args):
     import torch
 
+    from common.bench_results import refuse_overwrite, write_results
     from common.device import resolve_device
     from common.environment import describe_environment
-    from common.files import write_json_atomic, write_text_atomic
+    from common.machine_load import LoadGuard
     from common.tables import markdown_table
     from mri.recon.benchmark import bench_models
 
+    refuse_overwrite(args.out, args.stem, args.overwrite)
+    guard = LoadGuard(torch.device("cpu"), args.allow_loaded, "bench mri")  # the CPU is always measured
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
     devices = ["cpu", "cuda"] if args.device == "auto" else [args.device]
     devices = [str(resolve_device(d)) for d in devices if d == "cpu" or torch.cuda.is_available()]
@@ -139,14 +143,14 @@ def _bench(args):
     for d in devices:
         rows += bench_models(args.models, sizes, d, args.batch, args.coils, args.repeats, args.scale, args.max_seconds)
     payload = {"rows": rows, "environment": describe_environment(devices[-1])}
+    payload["environment"]["load"] = guard.finish()
     table = markdown_table(["model", "transform", "size", "device", "slices/s", "ms/slice"],
                            [[r["model"], r["transform"], r["size"], r["device"], f"{r['slices_per_s']:.3g}",
                              f"{r['ms_per_slice']:.3g}"] for r in rows])
-    md = (f"# MRI reconstruction inference speed\n\nscale={args.scale}, batch={args.batch}, coils={args.coils}; "
+    md = (f"# MRI reconstruction inference speed{guard.label()}\n\nscale={args.scale}, batch={args.batch}, coils={args.coils}; "
           f"{payload['environment']['device']}\n\nCommand: `{payload['environment']['command']}`\n\n{table}")
     print(table)
-    write_json_atomic(f"{args.out}/{args.stem}.json", payload)
-    write_text_atomic(f"{args.out}/{args.stem}.md", md)
+    write_results(args.out, args.stem, payload, md)
 
 
 def register(mri, bench):
@@ -219,4 +223,5 @@ def register(mri, bench):
                    help="time slow models once only past this (default: 60)")
     p.add_argument("--out", default="benchmarks/results", metavar="FOLDER", help="(default: benchmarks/results)")
     p.add_argument("--stem", default="mri_recon_bench", metavar="NAME", help="(default: mri_recon_bench)")
+    add_result_options(p)
     p.set_defaults(func=_bench)

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 
+from common.bench_results import refuse_overwrite, write_results
 from common.device import resolve_device
-from common.files import save_figure, write_text_atomic
+from common.files import save_figure
+from common.machine_load import LoadGuard
 from pde.data.grf import PeriodicGRF, sample_generators
 from pde.data.navier_stokes import navier_stokes_2d, ns_forcing
 
@@ -51,7 +53,12 @@ def tiny_preset_seconds(device) -> dict:
     return times
 
 
-def run_bench(device_name="auto", out="benchmarks/results", quick=False) -> dict:
+def run_bench(device_name="auto", out="benchmarks/results", quick=False, overwrite=False, allow_loaded=False) -> dict:
+    """NS solver throughput (CPU, and the chosen CUDA device) and the tiny presets' generation time, written
+    to <out>/pde_data_bench.{json,md}: refused before any timing when they exist (unless overwrite) or when
+    the CPU is loaded (common.machine_load; allow_loaded writes a LOADED result)."""
+    refuse_overwrite(out, "pde_data_bench", overwrite)
+    guard = LoadGuard(torch.device("cpu"), allow_loaded, "bench data")  # the CPU is always measured
     devices = [torch.device("cpu")]
     chosen = resolve_device(device_name)
     if chosen.type != "cpu":
@@ -73,7 +80,8 @@ def run_bench(device_name="auto", out="benchmarks/results", quick=False) -> dict
         if row["size"] == 256:
             row["ns_v1e3_preset_minutes"] = total / row["sample_steps_per_s"] / 60
     result = {"machine": _machine(), "ns_throughput": rows, "tiny_presets_seconds": tiny_preset_seconds("cpu")}
-    _write(Path(out), "pde_data_bench", result, _bench_markdown(result))
+    result["load"] = guard.finish()
+    write_results(out, "pde_data_bench", result, _bench_markdown(result, guard.label()))
     return result
 
 
@@ -84,8 +92,10 @@ def _machine() -> dict:
     return info
 
 
-def _bench_markdown(result) -> str:
-    lines = ["# PDE data benchmark", "", f"Machine: `{json.dumps(result['machine'])}`", "",
+def _bench_markdown(result, label: str = "") -> str:
+    load = result.get("load") or {}
+    lines = ["# PDE data benchmark" + label, "", f"Machine: `{json.dumps(result['machine'])}`; 1-minute load "
+             f"{load.get('load_1min_before')} before, {load.get('load_1min_after')} after.", "",
              "## Navier–Stokes solver throughput", "",
              "| device | grid | batch | steps | s | samples·steps/s | full ns-v1e-3 (min) |",
              "|---|---|---|---|---|---|---|"]
@@ -105,7 +115,7 @@ def _bench_markdown(result) -> str:
 
 def dt_study(cases=None, dts=(5e-4, 1e-3, 2e-3, 5e-3, 1e-2), reference_dt=1e-4, gen_res=64, res=64,
              n_samples=2, device="cpu", seed=0, out="benchmarks/results", max_time=None,
-             production_dt=1e-3) -> dict:
+             production_dt=1e-3, overwrite=False) -> dict:
     """Relative L2 difference between NS data made with Δt and with `reference_dt`, at the recorded times.
 
     The reference and the Δt sweep run in float64, so the sweep measures the time-stepping error
@@ -114,8 +124,9 @@ def dt_study(cases=None, dts=(5e-4, 1e-3, 2e-3, 5e-3, 1e-2), reference_dt=1e-4, 
     cases: [(name, visc, t_final)], default the three paper presets; `max_time` caps every t_final
     (a shorter horizon for small machines). Per case and run: the per-frame relative L2 difference
     ‖u − u_ref‖ / ‖u_ref‖ at the stored resolution, its maximum over samples and frames, and its
-    sample-mean curve over time (for the figure).
+    sample-mean curve over time (for the figure). Existing results in `out` are refused unless overwrite.
     """
+    refuse_overwrite(out, "pde_data_dt_study", overwrite)
     cases = cases or [("ns-v1e-3", 1e-3, 50.0), ("ns-v1e-4", 1e-4, 30.0), ("ns-v1e-5", 1e-5, 20.0)]
     device = resolve_device(device) if isinstance(device, str) else device
     stride = gen_res // res
@@ -144,7 +155,7 @@ def dt_study(cases=None, dts=(5e-4, 1e-3, 2e-3, 5e-3, 1e-2), reference_dt=1e-4, 
         result["cases"].append(case)
         print(f"{name}: " + ", ".join(f"dt={r['dt']:g} {r['dtype']}: {r['max_rel_l2']:.2e}" for r in case["runs"]),
               flush=True)
-    _write(Path(out), "pde_data_dt_study", result, _dt_markdown(result))
+    write_results(out, "pde_data_dt_study", result, _dt_markdown(result))
     _dt_figure(result, Path(out) / "pde_data_dt_study.png")
     return result
 
@@ -184,9 +195,3 @@ def _dt_figure(result, path):
     fig.suptitle(f"NS time-step study, {result['gen_res']}² grid, {result['n_samples']} samples")
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
-
-
-def _write(folder: Path, stem: str, result: dict, markdown: str):
-    """JSON and markdown, each written atomically."""
-    for suffix, text in ((".json", json.dumps(result, indent=1)), (".md", markdown)):
-        write_text_atomic(folder / f"{stem}{suffix}", text)

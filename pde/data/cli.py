@@ -30,14 +30,16 @@ def _bench(args):
 
     if args.dt_study:
         bench.dt_study(gen_res=args.study_res, res=args.study_res, n_samples=args.study_samples,
-                       device=args.device, out=args.out, max_time=args.study_max_time)
+                       device=args.device, out=args.out, max_time=args.study_max_time, overwrite=args.overwrite)
     else:
-        bench.run_bench(args.device, args.out, quick=args.quick)
+        bench.run_bench(args.device, args.out, quick=args.quick, overwrite=args.overwrite,
+                        allow_loaded=args.allow_loaded)
     return 0
 
 
 def register(data=None, bench=None, **_):
     """Add one `data` sub-command per preset and `bench data` to run.py's groups."""
+    from common.bench_results import add_result_options
     from pde.data.presets import PRESETS
 
     if data is not None:
@@ -62,6 +64,7 @@ def register(data=None, bench=None, **_):
         p.add_argument("--device", default="auto", help="cpu, cuda or auto (CPU is always measured)")
         p.add_argument("--out", default="benchmarks/results", help="folder for JSON / markdown / PNG")
         p.add_argument("--quick", action="store_true", help="fewer timed steps")
+        add_result_options(p)
         p.add_argument("--dt-study", action="store_true",
                        help="run the time-step convergence study instead (Δt vs 1e-4 at the recorded times)")
         p.add_argument("--study-res", type=int, default=64, help="grid of the Δt study (default 64)")

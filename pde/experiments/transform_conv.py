@@ -270,25 +270,22 @@ class TransformSpectralConv(SpectralConv):
         axes = list(range(self.order))
         coeffs = x if x.is_complex() else x.float()
         for axis in reversed(axes):  # the real last axis first: it shrinks most
-            coeffs = self.forward_transforms[axis](coeffs, dim=2 + axis)
+            transform = self.forward_transforms[axis]
+            coeffs = transform(coeffs, dim=2 + axis) if coeffs.is_complex() else transform.forward_real(coeffs, 2 + axis)
         freqs = self.built_frequencies
         if current != [len(f) for f in freqs]:  # n_modes lowered since construction: keep a subset
             freqs = self._kept_frequencies(current)
             for axis, kept in enumerate(freqs):
                 coeffs = coeffs.index_select(2 + axis, self._positions(axis, kept, x.device))
         out = self._contract(coeffs, weight, separable=self.separable)
-        if not self.complex_data:
-            weights = self.hermitian_weights
-            if len(freqs[-1]) != len(self.built_frequencies[-1]):
-                weights = weights[self._positions(self.order - 1, freqs[-1], weights.device)]
-            out = out * weights
         for axis in axes:
             transform = self.inverse_transforms[axis]
             if out.shape[2 + axis] != transform.m:  # lowered n_modes: zero-fill the dropped frequencies
                 out = self._zero_fill(out, axis, freqs[axis])
-            out = transform.adjoint(out, dim=2 + axis)
-        if not self.complex_data:
-            out = out.real
+            if self.complex_data or axis < self.order - 1:
+                out = transform.adjoint(out, dim=2 + axis)
+            else:  # the real axis, last: irfft's Hermitian completion is Re(weights · Tᴴ)
+                out = transform.adjoint_real(out, 2 + axis, row_weights=self.hermitian_weights)
         if self.bias is not None:
             out = out + self.bias
         return out

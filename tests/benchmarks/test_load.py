@@ -1,4 +1,4 @@
-"""benchmarks.load: CPU benchmark results are refused on a loaded machine unless --allow-loaded (then labelled)."""
+"""common.machine_load: CPU benchmark results are refused on a loaded machine unless --allow-loaded (then labelled)."""
 import argparse
 import json
 import os
@@ -6,8 +6,9 @@ import os
 import pytest
 import torch
 
-from benchmarks import kernels, load, monarch
-from benchmarks.load import LoadGuard, MachineLoadedError
+import common.machine_load as load
+from benchmarks import kernels, monarch
+from common.machine_load import LoadGuard, MachineLoadedError
 
 CORES = os.cpu_count() or 1
 
@@ -105,3 +106,32 @@ def test_the_bench_parsers_take_allow_loaded():
     for command in ("monarch", "kernels", "steps"):
         assert parser.parse_args([command, "--allow-loaded"]).allow_loaded is True
         assert parser.parse_args([command]).allow_loaded is False
+        assert parser.parse_args([command, "--overwrite"]).overwrite is True  # results are never replaced silently
+
+
+# the applications' timing benchmarks follow the same rule: (command, the function that would time)
+APP_BENCHES = [(["bench", "data"], "pde.data.bench", "ns_throughput", "pde_data_bench"),
+               (["bench", "mri-data"], "mri.data.bench", "run", "mri_data_cpu"),
+               (["bench", "mri"], "mri.recon.benchmark", "bench_models", "mri_recon_bench")]
+
+
+@pytest.mark.parametrize("command, module, timer, stem", APP_BENCHES, ids=[" ".join(c[0]) for c in APP_BENCHES])
+def test_app_benches_refuse_a_loaded_cpu_and_existing_results_before_timing(tmp_path, monkeypatch, command, module,
+                                                                             timer, stem):
+    import importlib
+
+    from common.errors import RunExistsError
+    from run import build_parser
+
+    monkeypatch.setattr(importlib.import_module(module), timer, lambda *a, **k: pytest.fail("timed anyway"))
+    args = build_parser().parse_args([*command, "--device", "cpu", "--out", str(tmp_path)] if command[1] != "mri-data"
+                                     else [*command, "--out", str(tmp_path)])
+    fake_load(monkeypatch, CORES + 3.0)
+    with pytest.raises(MachineLoadedError):
+        args.func(args)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / f"{stem}.json").write_text("{}")
+    fake_load(monkeypatch, 0.1)
+    with pytest.raises(RunExistsError):
+        args.func(args)
+    assert build_parser().parse_args([*command, "--allow-loaded", "--overwrite"]).allow_loaded is True

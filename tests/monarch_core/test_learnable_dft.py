@@ -192,3 +192,36 @@ def test_small_n_path_equals_factored_path(monkeypatch):
     factored = t(x, dim=1), t.adjoint(y, dim=1)
     for a, b in zip(small, factored):
         assert torch.allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("small_n_path", [True, False])
+@pytest.mark.parametrize("kind", TRANSFORM_KINDS)
+@pytest.mark.parametrize("dim", [1, -1])
+def test_real_data_paths_equal_the_complex_ones(monkeypatch, small_n_path, kind, dim):
+    """forward_real(x) = T x and adjoint_real(y, w) = Re(Tᴴ (w·y)) against the dense matrix of a
+    perturbed transform, values and gradients (x, y and every parameter), on either path."""
+    _force_path(monkeypatch, small_n_path)
+    gen = torch.Generator().manual_seed(len(kind) + 3 * small_n_path + (dim > 0))
+    n, rows = 20, [0, 1, 2, 3, 17, 9]
+    t = LearnableDFT(n, kind, norm="forward", rows=rows, dtype=torch.complex128)
+    with torch.no_grad():
+        for p in t.parameters():
+            p.add_(0.2 * torch.randn(p.shape, dtype=p.dtype, generator=gen))
+    x = torch.randn(3, n, 4, dtype=torch.float64, generator=gen).movedim(1, dim).requires_grad_()
+    y = torch.randn(3, len(rows), 4, dtype=torch.complex128, generator=gen).movedim(1, dim).requires_grad_()
+    w = torch.rand(len(rows), dtype=torch.float64, generator=gen) + 0.5
+    T = t.matrix()
+    ref_f = torch.einsum("mk,...k->...m", T, x.movedim(dim, -1).to(torch.complex128)).movedim(-1, dim)
+    ref_a = torch.einsum("mk,m,...m->...k", T.conj(), w.to(torch.complex128), y.movedim(dim, -1)).real.movedim(-1, dim)
+    got_f, got_a = t.forward_real(x, dim), t.adjoint_real(y, dim, row_weights=w)
+    assert got_f.dtype == torch.complex128 and got_a.dtype == torch.float64
+    assert got_a.is_contiguous() or dim != -1
+    assert torch.allclose(got_f, ref_f, atol=1e-12) and torch.allclose(got_a, ref_a, atol=1e-12)
+    probe_f = torch.randn(ref_f.shape, dtype=torch.complex128, generator=gen)
+    probe_a = torch.randn(ref_a.shape, dtype=torch.float64, generator=gen)
+    inputs = [x, y, *t.parameters()]
+    loss = lambda f, a: (f * probe_f.conj()).real.sum() + (a * probe_a).sum()  # noqa: E731
+    grads = torch.autograd.grad(loss(got_f, got_a), inputs, allow_unused=True)
+    refs = torch.autograd.grad(loss(ref_f, ref_a), inputs, allow_unused=True)
+    for g, r in zip(grads, refs):
+        assert (g is None) == (r is None) and (g is None or torch.allclose(g, r, atol=1e-10))

@@ -1,5 +1,5 @@
 """Where benchmark results go: <stem>.json + <stem>.md (+ figures), written atomically (common.files),
-never over existing results unless asked."""
+never over existing results unless asked (--overwrite), and the options every timing benchmark takes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,3 +21,11 @@ def refuse_overwrite(out_dir, stem: str, overwrite: bool) -> None:
     if existing and not overwrite:
         raise RunExistsError(f"{existing[0]} already exists; expected a folder without {stem}.* results",
                              hint="pass --overwrite to replace them, or --out another folder")
+
+
+def add_result_options(parser, what: str = "results") -> None:
+    """--overwrite and --allow-loaded, the options of every benchmark that writes timings (see
+    common.machine_load for the load rule)."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace existing {what} in --out")
+    parser.add_argument("--allow-loaded", action="store_true", help="on the CPU, write the result even when the "
+                        "1-minute load average exceeds the core count (labelled LOADED; default: refuse)")

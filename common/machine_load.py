@@ -2,9 +2,9 @@
 
 A CPU timing taken while other processes compete for the cores measures the scheduler, not the code (the
 committed cpu_steps result once said 1.05× at a 1-minute load of 8.6 on 2 cores, 1.28–1.32× idle). So
-`bench monarch|kernels|steps` on the CPU refuse to start, and refuse to write, when the 1-minute load
-average exceeds the core count (os.cpu_count()); `--allow-loaded` writes anyway and labels the result
-LOADED (markdown title and the JSON's environment.load.loaded). CUDA results only record the load.
+every timing benchmark (`bench monarch|kernels|steps|data|mri-data|mri`) on the CPU refuses to start, and
+refuses to write, when the 1-minute load average exceeds the core count (os.cpu_count()); `--allow-loaded`
+writes anyway and labels the result LOADED (markdown title and the JSON's environment.load.loaded). CUDA results only record the load.
 
     guard = LoadGuard(device, allow_loaded)      # samples the load; may refuse before any measurement
     ... measure ...
