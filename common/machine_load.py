@@ -70,3 +70,12 @@ class LoadGuard:
             return ""
         loads = ", ".join(f"{v:.2f}" for v in (self.before, self.after) if v is not None)
         return f" — LOADED (1-minute load {loads} on {self.cores} cores: times inflated, written with --allow-loaded)"
+
+
+def load_sentence(record: dict | None) -> str:
+    """"1-minute load 0.87 before, 0.96 after, on 2 cores" from LoadGuard.finish()'s record ("" without one)."""
+    if not record:
+        return ""
+    fmt = lambda v: "unknown" if v is None else f"{v:.2f}"  # noqa: E731
+    return (f"1-minute load {fmt(record.get('load_1min_before'))} before, {fmt(record.get('load_1min_after'))} "
+            f"after, on {record.get('cores')} cores")

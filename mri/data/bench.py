@@ -13,7 +13,7 @@ import h5py
 
 from common.bench_results import refuse_overwrite, write_results
 from common.files import save_figure
-from common.machine_load import LoadGuard
+from common.machine_load import LoadGuard, load_sentence
 
 
 def _pass(dataset) -> float:
@@ -90,9 +90,8 @@ def run(default_slices: int = 4) -> dict:
 
 
 def _markdown(results: dict, label: str = "") -> str:
-    load = results.get("load") or {}
     lines = [f"# MRI data throughput ({results['device']}, {results['cpu_count']} cores, {results['machine']}){label}",
-             "", f"1-minute load {load.get('load_1min_before')} before, {load.get('load_1min_after')} after.", "",
+             "", f"{load_sentence(results.get('load'))}.", "",
              "| what | slice shape | coils | slices | seconds | slices/s |", "|---|---|---|---|---|---|"]
     for r in results["rows"]:
         lines.append(f"| {r['what']} | {r['shape'][0]}×{r['shape'][1]} | {r['coils']} | {r['slices']} | "

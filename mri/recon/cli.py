@@ -130,7 +130,7 @@ def _bench(args):
     from common.bench_results import refuse_overwrite, write_results
     from common.device import resolve_device
     from common.environment import describe_environment
-    from common.machine_load import LoadGuard
+    from common.machine_load import LoadGuard, load_sentence
     from common.tables import markdown_table
     from mri.recon.benchmark import bench_models
 
@@ -148,7 +148,8 @@ def _bench(args):
                            [[r["model"], r["transform"], r["size"], r["device"], f"{r['slices_per_s']:.3g}",
                              f"{r['ms_per_slice']:.3g}"] for r in rows])
     md = (f"# MRI reconstruction inference speed{guard.label()}\n\nscale={args.scale}, batch={args.batch}, coils={args.coils}; "
-          f"{payload['environment']['device']}\n\nCommand: `{payload['environment']['command']}`\n\n{table}")
+          f"{payload['environment']['device']}; {load_sentence(payload['environment']['load'])}\n\n"
+          f"Command: `{payload['environment']['command']}`\n\n{table}")
     print(table)
     write_results(args.out, args.stem, payload, md)
 

@@ -16,7 +16,7 @@ import torch
 from common.bench_results import refuse_overwrite, write_results
 from common.device import resolve_device
 from common.files import save_figure
-from common.machine_load import LoadGuard
+from common.machine_load import LoadGuard, load_sentence
 from pde.data.grf import PeriodicGRF, sample_generators
 from pde.data.navier_stokes import navier_stokes_2d, ns_forcing
 
@@ -93,9 +93,8 @@ def _machine() -> dict:
 
 
 def _bench_markdown(result, label: str = "") -> str:
-    load = result.get("load") or {}
-    lines = ["# PDE data benchmark" + label, "", f"Machine: `{json.dumps(result['machine'])}`; 1-minute load "
-             f"{load.get('load_1min_before')} before, {load.get('load_1min_after')} after.", "",
+    lines = ["# PDE data benchmark" + label, "", f"Machine: `{json.dumps(result['machine'])}`; "
+             f"{load_sentence(result.get('load'))}.", "",
              "## Navier–Stokes solver throughput", "",
              "| device | grid | batch | steps | s | samples·steps/s | full ns-v1e-3 (min) |",
              "|---|---|---|---|---|---|---|"]
