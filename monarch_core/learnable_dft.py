@@ -12,8 +12,8 @@ entries ω^{…} of modulus 1 (dense entries, Monarch factor entries and the dia
 forward/adjoint. Complex parameters are stored as real tensors (..., 2) (torch.view_as_real) so that
 Adam/AdamW treat real and imaginary parts as independent reals, as the Monarch authors' code does.
 
-Speed: a Monarch transform with n ≤ transform_kinds.SMALL_N_CROSSOVER (and a matmul at most
-MATERIALISE_FLOP_RATIO times the factored cost) is applied as one matmul with its (m, n) matrix,
+Speed: a Monarch transform whose matmul needs at most transform_kinds.MATERIALISE_FLOP_RATIO times the
+factored cost (and whose matrix is not huge) is applied as one matmul with its (m, n) matrix,
 materialised from the factors once per call (two gathers and one broadcast product, differentiably);
 otherwise the factored `monarch_multiply`. Dense is always a matmul; fft and diag use torch.fft.
 

@@ -3,7 +3,7 @@
 A kind says whether it is learnable, which parameters it creates for a transform (their initial values
 are the *unscaled* DFT rows: entries of modulus 1, see `monarch_core.learnable_dft`), how it applies
 the unscaled (m, n) matrix T and its adjoint along the last axis, how it materialises T for the
-small-n matmul path, how it takes a band-limited resampled T at a new length (`load_resampled`), and
+materialised matmul path, how it takes a band-limited resampled T at a new length (`load_resampled`), and
 its cost. Adding a kind = one `TransformKind` subclass decorated with `@register` (+ its tests);
 `LearnableDFT`, `transform_cost` and every `TRANSFORM_KINDS` user pick it up.
 
@@ -28,13 +28,16 @@ from .factors import factor_pair
 from .multiply import monarch_multiply, monarch_multiply_adjoint
 from .projection import project_to_layout
 
-# n at or below which a Monarch transform is applied as one matmul with its materialised (m, n) matrix
-# (built from the factors once per call, differentiably) instead of the factored multiply, provided the
-# matmul needs at most MATERIALISE_FLOP_RATIO times the factored multiply-adds. Measured on one CPU
-# thread (batch 5120, complex64, forward+backward): 64 points / 24 kept rows (ratio 2) 1.6x faster
-# materialised; all 64 rows (ratio 4) equal; all 512 rows (ratio 10) 1.9x slower.
-SMALL_N_CROSSOVER = 512
+# A Monarch transform is applied as one matmul with its materialised (m, n) matrix (built from the factors
+# once per call, differentiably) instead of the factored multiply when the matmul needs at most
+# MATERIALISE_FLOP_RATIO times the factored multiply-adds and the matrix has at most
+# MATERIALISE_MAX_ELEMENTS entries (its memory, and its gradient's). Measured on one CPU thread:
+# batch 5120, complex64, forward+backward: 64 points / 24 kept rows (ratio 2) 1.6x faster materialised,
+# all 64 rows (ratio 4) equal, all 512 rows (ratio 10) 1.9x slower; the Burgers FNO training step
+# (s = 1024, 16 kept rows: ratio 0.48) 2.6x the FFT FNO's factored, 0.95x materialised. The ratio, not n,
+# decides: an earlier n ≤ 512 cap sent few-row transforms of long axes to the slower factored path.
 MATERIALISE_FLOP_RATIO = 2.0
+MATERIALISE_MAX_ELEMENTS = 2**22
 
 _REGISTRY: dict[str, "TransformKind"] = {}
 _SWAPPED_NORM = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
@@ -199,7 +202,7 @@ class MonarchKind(TransformKind):
         t.w2 = nn.Parameter(torch.view_as_real(w2[:, kept_t].to(t.dtype)).clone())  # (b2, T, b1, 2)
 
     def materialises(self, t) -> bool:
-        if t.n > SMALL_N_CROSSOVER:
+        if t.m * t.n > MATERIALISE_MAX_ELEMENTS:
             return False
         b1, b2, kept = t.w1.shape[0], t.w1.shape[1], t.w2.shape[1]
         return t.m * t.n <= MATERIALISE_FLOP_RATIO * (b1 * b2 * b2 + b2 * kept * b1)

@@ -79,7 +79,7 @@ TOL = {torch.complex64: 2e-5, torch.complex128: 1e-11}
 
 def _force_path(monkeypatch, materialised: bool):
     """Make every Monarch transform take the materialised matmul path (True) or the factored one."""
-    monkeypatch.setattr(transform_kinds, "SMALL_N_CROSSOVER", 10**9 if materialised else 0)
+    monkeypatch.setattr(transform_kinds, "MATERIALISE_MAX_ELEMENTS", 10**12 if materialised else 0)
     monkeypatch.setattr(transform_kinds, "MATERIALISE_FLOP_RATIO", float("inf"))
 
 
