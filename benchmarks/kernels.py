@@ -35,7 +35,7 @@ from common.device import resolve_device
 from common.environment import describe_environment, device_name
 from common.files import save_figure
 from common.tables import markdown_table
-from common.timing import interleaved_times
+from common.timing import graph_and_call_times
 
 GIB = 1 << 30
 #: calls per timed sample on CUDA: back-to-back launches hide the per-sample synchronisation gap
@@ -59,18 +59,12 @@ def triton_usable(device: torch.device) -> bool:
 
 
 def timed(variants: dict, device: torch.device, rounds: int, warmup: int = 2) -> dict:
-    """Median seconds per call of each variant, interleaved round by round; on CUDA each sample is
-    CUDA_INNER_CALLS back-to-back calls (divided out) so launch gaps do not dominate small cases."""
-    inner = CUDA_INNER_CALLS if device.type == "cuda" else 1
-
-    def repeated(fn):
-        def run():
-            for _ in range(inner):
-                fn()
-        return run
-
-    times = interleaved_times({name: repeated(fn) for name, fn in variants.items()}, device, rounds, warmup)
-    return {name: t / inner for name, t in times.items()}
+    """{name: {"seconds", "seconds_per_call", "timing"}}: medians of interleaved rounds; on CUDA each
+    sample is CUDA_INNER_CALLS calls (divided out), timed through CUDA-graph replay for "seconds" (the
+    device's time: host launch overhead excluded) and from Python for "seconds_per_call"
+    (common.timing.graph_and_call_times). On the CPU both are the plain per-call time."""
+    calls = CUDA_INNER_CALLS if device.type == "cuda" else 1
+    return graph_and_call_times(variants, device, rounds, warmup, calls)
 
 
 def usable_variants(variants: dict) -> tuple[dict, dict]:
@@ -97,7 +91,8 @@ def measure_ceilings(device: torch.device, rounds: int, copy_bytes: int | None =
     dtype = torch.bfloat16 if gpu else torch.float32
     a = torch.randn(m, m, device=device, dtype=dtype)
     b = torch.randn(m, m, device=device, dtype=dtype)
-    t = timed({"copy": lambda: dst.copy_(src), "matmul": lambda: a @ b}, device, rounds)
+    t = {name: v["seconds"] for name, v in
+         timed({"copy": lambda: dst.copy_(src), "matmul": lambda: a @ b}, device, rounds).items()}
     return {"copy_GBps": 2 * numel * 4 / t["copy"] / 1e9, "copy_bytes": numel * 4,
             "matmul_TFLOPs": 2 * m**3 / t["matmul"] / 1e12,
             "matmul_dtype": str(dtype).replace("torch.", ""), "matmul_size": m}
@@ -156,10 +151,11 @@ def _cases(device, n, batch, dtype, triton_ok, gen, include_fft=True):
     return cases
 
 
-def _row(name, n, batch, dtype, backward, seconds, nbytes, ceilings):
-    gbps = nbytes / seconds / 1e9
+def _row(name, n, batch, dtype, backward, timing: dict, nbytes, ceilings):
+    """One result row; timing is one entry of timed(): GB/s from the device time ("seconds")."""
+    gbps = nbytes / timing["seconds"] / 1e9
     return {"method": name, "n": n, "batch": batch, "dtype": dtype, "pass": "fwd+bwd" if backward else "fwd",
-            "seconds": seconds, "min_bytes": nbytes, "GBps": gbps, "copy_fraction": gbps / ceilings["copy_GBps"]}
+            **timing, "min_bytes": nbytes, "GBps": gbps, "copy_fraction": gbps / ceilings["copy_GBps"]}
 
 
 def _error_row(name, n, batch, dtype, backward, error):
@@ -266,10 +262,11 @@ def kernel_table(rows: list[dict]) -> str:
         return f"err {r['rel_error_vs_fft']:.1e}" if "rel_error_vs_fft" in r else ""
 
     return markdown_table(
-        ["method", "dtype", "pass", "n", "batch", "ms", "GB/s", "of copy BW", "note"],
+        ["method", "dtype", "pass", "n", "batch", "ms", "ms per call", "timing", "GB/s", "of copy BW", "note"],
         [[r["method"], r["dtype"], r["pass"], r["n"], r["batch"],
-          *((f"{r['seconds'] * 1e3:.4f}", f"{r['GBps']:.1f}", f"{100 * r['copy_fraction']:.1f}%") if "seconds" in r
-            else ("", "", "")), note(r)] for r in rows])
+          *((f"{r['seconds'] * 1e3:.4f}", f"{r.get('seconds_per_call', r['seconds']) * 1e3:.4f}",
+             r.get("timing", "per-call"), f"{r['GBps']:.1f}", f"{100 * r['copy_fraction']:.1f}%")
+            if "seconds" in r else ("",) * 5), note(r)] for r in rows])
 
 
 def plot_times(rows: list[dict], path, title: str) -> None:
@@ -361,7 +358,9 @@ def main(args) -> int:
                 f"Command: `{env['command']}`\n\nGB/s counts only the bytes that must move (x, y and the weights "
                 "once; see benchmarks/kernels.py). 'note' = time of the row / time of the Triton row of the same "
                 "case; on fft rows, time of torch.fft / time of the bf16 Monarch DFT; on DFT rows, the relative "
-                "error against torch.fft.\n\n" + table)
+                "error against torch.fft. 'ms' is the device's time: on CUDA through CUDA-graph replay "
+                "(timing cuda-graph) so that Python's launch overhead is excluded; 'ms per call' is the time "
+                "a Python loop sees, overhead included (the same on the CPU).\n\n" + table)
     print("\n" + table)
     paths = write_results(args.out, f"kernels_{slug}", result, markdown)
     png = paths[0].with_suffix(".png")

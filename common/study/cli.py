@@ -4,6 +4,8 @@
     python run.py pde study burgers-cpu --out runs/pde/study-burgers             # run or resume it
     python run.py pde study my_study.toml --out runs/x --jobs 2                  # a spec file
     python run.py pde study burgers-cpu --out runs/pde/study-burgers --report-only
+    python run.py pde study burgers-cpu --out runs/pde/study-burgers --snapshot benchmarks/state/burgers-cpu
+    python run.py pde study burgers-cpu --out runs/pde/study-burgers --from-snapshot benchmarks/state/burgers-cpu
 
 The application passes its `StudyApplication` factory and its presets ({name: () -> StudySpec}); the
 handler resolves the spec (preset or file, then the command-line overrides), and runs `run_study` and
@@ -58,6 +60,23 @@ def _handler(app_factory, presets: dict, application: str):
         spec = resolve_spec(args.spec, presets, application, args)
         out = Path(args.out or f"runs/{application}/study-{spec.name}")
         command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if args.snapshot:
+            from .snapshot import snapshot
+
+            stats = snapshot(out, args.snapshot)
+            print(f"wrote {args.snapshot}: {stats['files']} files, {stats['bytes'] / 1e6:.1f} MB "
+                  f"({stats['checkpoints']} checkpoints of runs in flight kept, {stats['dropped_checkpoints']} "
+                  "of finished runs left out)")
+            return
+        if args.from_snapshot:
+            from .snapshot import restore
+
+            if (out / "spec.json").exists():
+                print(f"{out} already holds the study: resuming it (its state is at least as new as "
+                      f"{args.from_snapshot})")
+            else:
+                restore(args.from_snapshot, out)
+                print(f"restored {args.from_snapshot} into {out}")
         app = app_factory()
         if args.dry_run:
             seconds = {}
@@ -117,6 +136,10 @@ def register_study(group, app_factory, presets: dict, application: str) -> None:
     p.add_argument("--tune-only", action="store_true", help="stop after tuning (workers sharing --storage)")
     p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
     p.add_argument("--results-stem", metavar="STEM", help="also write benchmarks/results/STEM.{md,json,png}")
+    p.add_argument("--snapshot", metavar="FOLDER", help="write OUT's portable state (no checkpoints of finished "
+                   "runs; small enough to commit) to FOLDER and stop; the study may keep running meanwhile")
+    p.add_argument("--from-snapshot", metavar="FOLDER", help="start OUT from a snapshot (on a new machine), then "
+                   "run or resume as usual; ignored with a note when OUT already holds the study")
     p.add_argument("--overwrite", action="store_true", help="replace a study folder holding another spec, "
                    "or an existing benchmarks/results report")
     p.set_defaults(func=_handler(app_factory, presets, application))
