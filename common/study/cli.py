@@ -65,8 +65,8 @@ def _handler(app_factory, presets: dict, application: str):
 
             stats = snapshot(out, args.snapshot)
             print(f"wrote {args.snapshot}: {stats['files']} files, {stats['bytes'] / 1e6:.1f} MB "
-                  f"({stats['checkpoints']} checkpoints of runs in flight kept, {stats['dropped_checkpoints']} "
-                  "of finished runs left out)")
+                  f"({stats['checkpoints']} checkpoints of final runs in flight kept, {stats['dropped_checkpoints']} "
+                  "of finished runs and tuning trials left out)")
             return
         if args.from_snapshot:
             from .snapshot import restore

@@ -10,7 +10,10 @@ finished work, so the state is small enough to commit:
   study writes to it;
 - a unit that is done (a tuning trial with trial.json, a final run with test.json) without its *.pt files:
   nothing reads them again (the test split is evaluated once, when the run finishes);
-- a unit in flight with its last.pt and best.pt, so that it resumes mid-run instead of from epoch 0.
+- a final run in flight with its last.pt and best.pt, so that it resumes mid-run instead of from epoch 0
+  (final runs are the long ones);
+- a tuning trial in flight without them (a trial is short, its checkpoints are megabytes, and a trial
+  folder without last.pt restarts the trial: the same point and seed give the same curve again).
 
 The snapshot is written beside `dest` and renamed over it, so a kill never leaves half a snapshot, and an
 older snapshot is replaced only when the new one is complete. `restore(snapshot, out)` copies a snapshot
@@ -50,7 +53,7 @@ def _copy_database(source: Path, target: Path) -> None:
 def snapshot(out, dest) -> dict:
     """Write the portable state of study folder `out` to `dest` (replacing an older snapshot there).
     Returns {"files", "bytes", "checkpoints", "dropped_checkpoints"}: what was written, and the *.pt files
-    kept (units in flight) and left out (finished units)."""
+    kept (final runs in flight) and left out (finished units, tuning trials)."""
     out, dest = Path(out), Path(dest)
     if not (out / "spec.json").exists():
         raise ConfigError(f"{out} is not a study folder (no spec.json)", hint="pass the folder a study runs in (--out)")
@@ -65,7 +68,7 @@ def snapshot(out, dest) -> dict:
             continue  # an atomic write in progress: its previous version (if any) is what counts
         rel = path.relative_to(out)
         if path.suffix == ".pt":
-            if _unit_done(path.parent):
+            if _unit_done(path.parent) or rel.parts[:2] == ("runs", "tune"):
                 stats["dropped_checkpoints"] += 1
                 continue
             stats["checkpoints"] += 1

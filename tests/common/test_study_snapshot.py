@@ -84,3 +84,18 @@ def test_bad_folders_are_refused_and_nothing_is_replaced(full, tmp_path):
     assert (busy / "notes.txt").read_text() == "mine"
     with pytest.raises(ConfigError, match="not a study snapshot"):
         restore(busy, tmp_path / "new")
+
+
+def test_a_tuning_trial_in_flight_leaves_its_checkpoints_behind_and_restarts(full, tmp_path):
+    results, _ = full
+    spec = _spec()
+    first = tmp_path / "machine-1"
+    run_study(spec, ToyApp(), first, phases=("tune",), **quiet)
+    trial = next((first / "runs" / "tune").rglob("trial.json")).parent
+    (trial / "trial.json").unlink()  # as if killed mid-trial: its checkpoints are still there
+    (trial / "last.pt").write_bytes(b"x")
+    state = tmp_path / "state"
+    assert snapshot(first, state)["checkpoints"] == 0 and not list(state.rglob("*.pt"))
+    second = tmp_path / "machine-2"
+    restore(state, second)
+    assert run_study(spec, ToyApp(), second, **quiet)["records"] == results["records"]
