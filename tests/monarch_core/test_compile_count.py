@@ -158,7 +158,11 @@ def _walk_bench(rec, monkeypatch):
 GPU_TESTS = {"test_gpu_16bit_close_to_fp32_reference", "test_gpu_fp32_precision_modes_on_the_dft",
              "test_gpu_planar_16bit_dft_close_to_fft", "test_gpu_auto_dispatch_picks_triton",
              "test_gpu_one_pass_scratch_reuse_bitwise_across_program_counts",
-             "test_cuda_matches_cpu"}  # the last: the Navier–Stokes solver, no Triton
+             "test_cuda_matches_cpu",  # the Navier–Stokes solver, no Triton
+             # tests/common/test_timing.py: CUDA-graph timing of plain torch operations, no Triton
+             "test_replay_reruns_the_captured_kernels",
+             "test_uncapturable_variant_falls_back_to_per_call_and_the_stream_stays_usable",
+             "test_graph_time_of_a_launch_bound_call_is_below_its_per_call_time"}
 
 
 def _walk_pytest_gpu(rec):
