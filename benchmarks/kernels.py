@@ -2,7 +2,7 @@
 
 For every n (square Monarch, sizes closest to √n), batch size and dtype (float32, bfloat16), forward
 and forward+backward, the rows of one case are timed interleaved round by round
-(common.timing.interleaved_times) in one process on one device:
+(common.timing.graph_and_call_times: CUDA-graph replay on CUDA) in one process on one device:
   dense            x @ Wᵀ with a dense n×n weight (cuBLAS on CUDA)
   torch            monarch_core.monarch_multiply_torch (two bmm + permutation copies)
   triton           monarch_core.kernels.monarch_multiply_triton (the dispatcher's choice: the one-pass
