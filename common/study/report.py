@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from common.files import write_json_atomic, write_text_atomic
+from common.files import save_figure, write_json_atomic, write_text_atomic
 from common.stats import format_interval, format_mean_se
 
 
@@ -174,11 +174,7 @@ def plot(results: dict, path: Path) -> None:
         ax.set_yticks(range(len(comps)), [f"{c['method']} vs {c['baseline']}" for c in comps], fontsize=7)
         ax.set(title="two-level 95 % intervals", xlabel=results["spec"]["statistic"])
     fig.tight_layout()
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial.png")
-    fig.savefig(partial, dpi=110)
-    plt.close(fig)
-    partial.replace(path)
+    save_figure(fig, path, dpi=110)
 
 
 def write_report(results: dict, out_dir, stem: str = "report", command: str | None = None) -> dict:

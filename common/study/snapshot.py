@@ -64,9 +64,11 @@ def snapshot(out, dest) -> dict:
     staging.mkdir(parents=True)
     stats = {"files": 0, "bytes": 0, "checkpoints": 0, "dropped_checkpoints": 0}
     for path in sorted(out.rglob("*")):
-        if not path.is_file() or path.name.endswith((".partial", ".tmp")) or ".partial" in path.parent.name:
-            continue  # an atomic write in progress: its previous version (if any) is what counts
         rel = path.relative_to(out)
+        if not path.is_file() or path.suffix == ".tmp" or (path.name.startswith(DATABASE) and path.name != DATABASE):
+            # .tmp: a write in progress (common.files.atomic_path), its previous version is what counts;
+            # SQLite's journal / WAL files: the backup below already holds their content
+            continue
         if path.suffix == ".pt":
             if _unit_done(path.parent) or rel.parts[:2] == ("runs", "tune"):
                 stats["dropped_checkpoints"] += 1
@@ -76,8 +78,6 @@ def snapshot(out, dest) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         if rel.as_posix() == DATABASE:
             _copy_database(path, target)
-        elif path.name.startswith(DATABASE):
-            continue  # SQLite's journal / WAL files: the backup above already holds their content
         else:
             shutil.copy2(path, target)
         stats["files"] += 1
