@@ -50,6 +50,24 @@ def reconstruct_volumes(model, data_dir, acceleration, scans=None, echo=0, devic
     return volumes, seconds
 
 
+@torch.no_grad()
+def slice_flops(model, data_dir, acceleration, scan: str, echo=0, format: str = "auto") -> int | None:
+    """Forward FLOPs (common.flops: matmuls and FFTs) of `model` reconstructing one central slice of `scan`,
+    on the device the model is on; None for a classical reconstruction, whose work runs in numpy where the
+    counter sees none of it (reporting 0 would call CG-SENSE free)."""
+    from common.flops import forward_flops
+    from mri.recon.classical import ClassicalRecon
+
+    if isinstance(model, ClassicalRecon):
+        return None
+    device = next((t.device for t in [*model.parameters(), *model.buffers()]), torch.device("cpu"))
+    reader = open_slices(data_dir, [scan], acceleration, echo, format)
+    batch = next(iter(torch.utils.data.DataLoader(ReconSlices(reader, central_indices(reader, 1)), 1)))
+    kspace, maps, mask, _ = to_device(batch, device)
+    return forward_flops(lambda *inputs: run_model(model.eval(), *inputs), kspace, maps, mask,
+                         physics_of(batch, device))
+
+
 def evaluate(model, data_dir, acceleration, scans=None, echo=0, device="auto", batch_size=8,
              max_slices_per_scan=None, keep_examples: bool = True, format: str = "auto") -> dict:
     """Metrics of `model` on the test `scans` (ids; None = all) at `acceleration`.

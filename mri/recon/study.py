@@ -251,12 +251,14 @@ class MriStudyApp:
             for metric in METRICS:
                 per_sample[metric] += values[metric]
         n_slices = sum(len(t) for t, _ in volumes.values())
-        return per_sample, {"samples": samples, "slices_per_s": n_slices / seconds if seconds > 0 else None}
+        return per_sample, {"samples": samples, "slices": n_slices,
+                            "slices_per_s": n_slices / seconds if seconds > 0 else None}
 
     def evaluate(self, spec, cell, method, params, run_dir, device) -> dict:
         """Per-sample test metrics of a final run's best.pt (or of an untrained method at `params`)."""
         from common.device import resolve_device
         from monarch_core import count_parameters
+        from mri.recon.evaluation import slice_flops
         from mri.recon.models import transform_parameter_count
         from mri.recon.training import load_model
 
@@ -270,7 +272,11 @@ class MriStudyApp:
             dev = resolve_device(device)
             model, _ = load_model(run_dir, "best", dev)
         per_sample, info = self._scores(model, p, track, acc, test, dev, p["sample"])
+        flops = slice_flops(model, self._folder(p, track), acc, sorted(test)[0], p["echo"], p["format"])
+        if flops is not None and p["sample"] == "volume":  # the report's column is FLOPs per sample
+            flops = round(flops * info["slices"] / len(test))
         info.update(parameters={"total": count_parameters(model), "transform": transform_parameter_count(model)},
+                    flops=flops,
                     test_scans=sorted(test), track=track, acceleration=acc)
         return {"per_sample": per_sample, "info": info}
 

@@ -64,6 +64,24 @@ def test_slice_metrics_match_skimage_per_slice_in_the_volume_range():
         slice_metrics(target[0], pred[0])
 
 
+def test_slice_flops_count_the_inverse_ffts_of_zero_filled_sense_and_nothing_for_numpy_baselines(scan_dir):
+    import h5py
+
+    from mri.recon.classical import ClassicalRecon
+    from mri.recon.evaluation import slice_flops
+    from mri.recon.zero_filled import ZeroFilledSense
+
+    with h5py.File(scan_dir / "SCAN_000.h5") as f:
+        _, h, w, _, coils = f["kspace"].shape
+    # one inverse 2-D DFT per coil, as two 1-D transforms: 5·H·W·log2 H + 5·H·W·log2 W (common.flops)
+    expected = coils * 5 * h * w * math.log2(h * w)
+    assert slice_flops(ZeroFilledSense((h, w)), scan_dir, 2.0, "SCAN_000") == pytest.approx(expected, rel=1e-6)
+    # a dense IDFT per axis is a (complex) matmul on each axis: 2 FLOPs per multiply-add
+    dense = slice_flops(ZeroFilledSense((h, w), "dense"), scan_dir, 2.0, "SCAN_000")
+    assert dense == pytest.approx(coils * 2 * h * w * (h + w), rel=1e-6)
+    assert slice_flops(ClassicalRecon("cg-sense"), scan_dir, 2.0, "SCAN_000") is None
+
+
 @pytest.mark.slow
 def test_smoke_study_is_complete_with_every_per_slice_record(study):
     spec, root, app, results = study
@@ -80,6 +98,7 @@ def test_smoke_study_is_complete_with_every_per_slice_record(study):
         for run in method["runs"]:
             assert run["info"]["samples"] == [f"{s}/{i}" for s in test_ids for i in range(slices)]
             assert all(len(v) == n_samples and all(math.isfinite(x) for x in v) for v in run["per_sample"].values())
+            assert (run["info"]["flops"] > 0) if method["trained"] else (run["info"]["flops"] is None)
     assert {t for phase, _, t in app.trained if phase == "tune"} == {spec.tune_seed}
     assert {t for phase, _, t in app.trained if phase == "final"} == set(spec.seeds)
 
