@@ -282,6 +282,9 @@ class Plan:
             lines.append(f"total ≤ {total:.3g} hours on one worker (every trial to its last epoch, every widening, "
                          f"every final run to its cap); ≈ {expected:.3g} hours with the pruner's expected trial "
                          "length, no widening, final runs to their cap (convergence stops them earlier)")
+        if any(r["untrained"] for r in self.rows):  # untrained methods: their validation and test passes
+            lines.append("untrained methods are not in the hours: one validation pass per trial and one test "
+                         "pass each")
         return "\n".join(lines)
 
 
@@ -320,7 +323,8 @@ def plan(spec: StudySpec, seconds_per_epoch: dict | None = None) -> Plan:
             pruned = (t.trials * expected_trial_epochs(spec) if tuned and method.trained else 0) + final_epochs
             rows.append({"cell": label, "method": method.name, "trials": trials, "tuning_epochs": tuning_epochs,
                          "finals": finals, "final_epochs": final_epochs, "seconds_per_epoch": sec, "hours": hours,
-                         "expected_hours": pruned * sec / 3600 if sec is not None else None})
+                         "expected_hours": pruned * sec / 3600 if sec is not None else None,
+                         "untrained": not method.trained})
     return Plan(rows)
 
 

@@ -4,6 +4,13 @@
                subjects × 8 slices; small MoDL networks (5 steps, 32 channels, 10 CG iterations, λ₀ 0.01) with
                every transform kind against tuned CG-SENSE and L1-wavelet at 4× and 8× (exact track); 5 seeds.
                Tens of CPU-hours (see `--dry-run --measure`): plan it as resumable.
+    mri-cpu-mismatch   mri-cpu's data and networks on the mismatch track (4×, 8×): MoDL with the FFT and with
+               Monarch, tuned on that track, beside the oracle-physics FFT model (the known delay and B0 in
+               its operator, the FFT model's settings) and the classical baselines. About half mri-cpu's hours.
+    mri-cpu-baselines  the classical reconstructions on mri-cpu's data at 2×, 4×, 8× (exact) and 4×, 8×
+               (mismatch), λ tuned on validation with the same trial budget: CG-SENSE, L1-wavelet (random
+               shifts) and, as references, BART's own `pics -l1` / `-l2`; the L1-wavelet without random
+               shifts as a control. No training: CPU-minutes; needs the `bart` executable.
     mri-gpu    one GPU: 128², 8 coils, 32 / 4 / 16 subjects × 8 slices, both tracks at 4× and 8×, and the
                oracle-physics FFT model (known delay and B0 in A) as a control with the FFT model's settings.
     mri-smoke  the same code path in well under a minute on a CPU (32², 2 seeds, 2 trials, 2 epochs): tests
@@ -55,19 +62,62 @@ def _spec(name: str, **values) -> StudySpec:
     return StudySpec.from_dict({**base, **values})
 
 
+#: the mri-cpu study's problem: its data, network size and test unit (the follow-up presets share them, so that
+#: their rows are measured on the same subjects)
+CPU_PROBLEM = {"sim_preset": "study-cpu", "n_train_scans": 16, "batch_size": 4, "masks": "random", "mask_pool": 64,
+               "scale": "small", "model_kwargs": MODL_KWARGS, "classical_iters": 30, "min_test_volumes": 10,
+               # the test unit is the subject: slices of one volume are not independent samples
+               "sample": "volume"}
+CPU_TUNING = {"trials": 20, "epochs": 20, "pruner": "successive-halving", "min_epochs": 2, "reduction": 3,
+              "extra_trials": 8, "max_widenings": 2}
+CPU_STOPPING = {"max_epochs": 60, "min_epochs": 20, "window": 0.25, "min_gain": 0.01}
+
+
 def mri_cpu() -> StudySpec:
     return _spec(
-        "mri-cpu",
-        problem={"sim_preset": "study-cpu", "n_train_scans": 16, "batch_size": 4, "masks": "random", "mask_pool": 64,
-                 "scale": "small", "model_kwargs": MODL_KWARGS, "classical_iters": 30, "min_test_volumes": 10,
-                 # the test unit is the subject: slices of one volume are not independent samples
-                 "sample": "volume"},
+        "mri-cpu", problem=CPU_PROBLEM,
         cells=[{"track": "exact", "acceleration": 4.0}, {"track": "exact", "acceleration": 8.0}],
-        methods=_methods(), comparisons=_comparisons(),
-        tuning={"trials": 20, "epochs": 20, "pruner": "successive-halving", "min_epochs": 2, "reduction": 3,
-                "extra_trials": 8, "max_widenings": 2},
-        stopping={"max_epochs": 60, "min_epochs": 20, "window": 0.25, "min_gain": 0.01},
+        methods=_methods(), comparisons=_comparisons(), tuning=CPU_TUNING, stopping=CPU_STOPPING,
         notes="The sizing's study-cpu recipe (benchmarks/results/mri_sizing.md): small MoDL, 16 training subjects.")
+
+
+def mri_cpu_mismatch() -> StudySpec:
+    # what the learned transform buys when the scanner departs from the ideal FFT model, against the FFT model
+    # that knows the departure (the oracle control: the delay and B0 in its forward operator, the FFT model's
+    # settings) — issue 21 item 3; Monarch only, the kind the study is about, to keep it to CPU-hours
+    return _spec(
+        "mri-cpu-mismatch", problem=CPU_PROBLEM,
+        cells=[{"track": "mismatch", "acceleration": 4.0}, {"track": "mismatch", "acceleration": 8.0}],
+        methods=_methods(("monarch",), oracle=True),
+        comparisons=[{"method": "modl-monarch", "baseline": BASELINE},
+                     {"method": "modl-fft-oracle", "baseline": BASELINE},
+                     {"method": "modl-monarch", "baseline": "modl-fft-oracle"},
+                     {"method": BASELINE, "baseline": "cg-sense"}, {"method": BASELINE, "baseline": "l1-wavelet"}],
+        tuning=CPU_TUNING, stopping=CPU_STOPPING,
+        notes="mri-cpu's data and networks on the mismatch track (gradient delay, B0), tuned on that track.")
+
+
+def mri_cpu_baselines() -> StudySpec:
+    # the classical rows at every acceleration the data store, both tracks, beside BART's own `pics`
+    # (issue 21 item 1): no training, so CPU-minutes; needs the `bart` executable (apt-get install bart)
+    classical = ("cg-sense", "l1-wavelet", "bart-l1", "bart-l2")
+    methods = [m for m in _methods((), classical) if m["name"] != BASELINE]
+    methods.append({"name": "l1-wavelet-fixed", "label": "l1-wavelet without random shifts", "role": "control",
+                    "trained": False, "knobs": ["lamda"],
+                    "options": {"classical": "l1-wavelet", "random_shifts": False}})
+    return _spec(
+        "mri-cpu-baselines", problem=CPU_PROBLEM,
+        cells=[{"track": t, "acceleration": a} for t, accs in (("exact", (2.0, 4.0, 8.0)), ("mismatch", (4.0, 8.0)))
+               for a in accs],
+        methods=methods,
+        # goal −1 dB: "within 1 dB of BART's pics -l1" is met when the interval's low end is above −1
+        comparisons=[{"method": "l1-wavelet", "baseline": "bart-l1", "goal": -1.0},
+                     {"method": "cg-sense", "baseline": "bart-l2", "goal": -1.0},
+                     {"method": "l1-wavelet", "baseline": "l1-wavelet-fixed"},
+                     {"method": "l1-wavelet", "baseline": "cg-sense"}],
+        tuning=CPU_TUNING, stopping=CPU_STOPPING,
+        notes="mri-cpu's data; the classical baselines tuned on validation with mri-cpu's trial budget, and "
+              "BART's pics -l1 / -l2 run through BART itself on the same slices.")
 
 
 def mri_gpu() -> StudySpec:
@@ -103,7 +153,8 @@ def mri_smoke() -> StudySpec:
         device="cpu", notes="Smoke test: every step runs; the numbers mean nothing.")
 
 
-PRESETS = {"mri-cpu": mri_cpu, "mri-gpu": mri_gpu, "mri-smoke": mri_smoke,
+PRESETS = {"mri-cpu": mri_cpu, "mri-cpu-mismatch": mri_cpu_mismatch, "mri-cpu-baselines": mri_cpu_baselines,
+           "mri-gpu": mri_gpu, "mri-smoke": mri_smoke,
            "cpu": mri_cpu, "gpu": mri_gpu}  # the short names: the CPU study and the one-GPU study
 
-__all__ = ["PRESETS", "mri_cpu", "mri_gpu", "mri_smoke"]
+__all__ = ["PRESETS", "mri_cpu", "mri_cpu_baselines", "mri_cpu_mismatch", "mri_gpu", "mri_smoke"]

@@ -244,6 +244,8 @@ def test_plan_counts_trials_and_runs_and_estimates_hours():
     expected = (max_trials * spec.tuning.epochs + 3 * spec.stopping.max_epochs) * 2.0 / 3600
     assert rows["narrow"]["hours"] == pytest.approx(expected)
     assert rows["wide"]["hours"] is None and math.isfinite(rows["narrow"]["hours"])
+    text = plan(spec, {("main", m.name): 2.0 for m in spec.methods if m.trained}).text()
+    assert "total ≤" in text and "untrained methods are not in the hours" in text  # ridge: no epochs, not free
 
 
 def test_expected_trial_epochs_under_successive_halving():

@@ -207,6 +207,8 @@ def test_every_preset_is_a_valid_spec_with_the_declared_comparisons():
         assert spec.application == "mri" and spec.metric == "psnr" and spec.statistic == "difference"
         names = {m.name for m in spec.methods}
         pairs = {(c.method, c.baseline) for c in spec.comparisons}
+        if not any(m.trained for m in spec.methods):
+            continue  # mri-cpu-baselines: below
         assert ("modl-fft", "cg-sense") in pairs
         learned = {k for k in names if k in ("modl-monarch", "modl-dense", "modl-diag")}
         assert learned and {(k, "modl-fft") for k in learned} <= pairs
@@ -218,6 +220,21 @@ def test_every_preset_is_a_valid_spec_with_the_declared_comparisons():
     cpu = PRESETS["mri-cpu"]()
     assert len(cpu.seeds) >= 5 and cpu.tuning.trials >= 20 and cpu.tuning.pruner == "successive-halving"
     assert cpu.problem["n_train_scans"] == 16 and {c["acceleration"] for c in cpu.cells} == {4.0, 8.0}
+    # the follow-ups measure on mri-cpu's subjects with its budget, each tuned on the track it is evaluated on
+    mismatch, baselines = PRESETS["mri-cpu-mismatch"](), PRESETS["mri-cpu-baselines"]()
+    for follow_up in (mismatch, baselines):
+        assert follow_up.problem == cpu.problem and follow_up.tuning == cpu.tuning
+        assert not any("tune_with" in c for c in follow_up.cells)
+    assert {c["track"] for c in mismatch.cells} == {"mismatch"}
+    assert mismatch.method("modl-fft-oracle").settings_from == "modl-fft"
+    assert {("modl-fft-oracle", "modl-fft"), ("modl-monarch", "modl-fft-oracle")} <= {
+        (c.method, c.baseline) for c in mismatch.comparisons}
+    assert {(c["track"], c["acceleration"]) for c in baselines.cells} == {
+        ("exact", 2.0), ("exact", 4.0), ("exact", 8.0), ("mismatch", 4.0), ("mismatch", 8.0)}
+    assert {m.options["classical"] for m in baselines.methods} >= {"cg-sense", "l1-wavelet", "bart-l1", "bart-l2"}
+    assert all(list(m.knobs) == ["lamda"] and not m.trained for m in baselines.methods)
+    goals = {(c.method, c.baseline): c.goal for c in baselines.comparisons}
+    assert goals[("l1-wavelet", "bart-l1")] == -1.0  # issue 21: within 1 dB of BART's pics -l1
 
 
 def test_cli_dry_run_prints_the_plan_without_running(tmp_path):
