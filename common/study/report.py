@@ -26,8 +26,19 @@ def _fmt(value, digits=4):
     return str(value)
 
 
+def _value_text(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def _params_text(chosen: dict | None) -> str:
-    return ", ".join(f"{k} {v:.3g}" for k, v in (chosen or {}).items()) or "–"
+    return ", ".join(f"{k} {_value_text(v)}" for k, v in (chosen or {}).items()) or "–"
+
+
+def _range_text(name: str, value) -> str:
+    """[low, high] of a range, {a, b, …} of a categorical knob's choices (common.study.tuning)."""
+    if isinstance(value, dict):
+        return f"{name} {{{', '.join(map(_value_text, value['choices']))}}}"
+    return f"{name} [{value[0]:.3g}, {value[1]:.3g}]"
 
 
 def _parameters_text(info: dict) -> str:
@@ -77,7 +88,7 @@ def markdown(results: dict, command: str | None = None) -> str:
         lines += [f"## Cell `{label}`", ""]
         if cell.get("ranges"):
             lines += ["Search ranges (after widening): " + ", ".join(
-                f"{k} [{v[0]:.3g}, {v[1]:.3g}]" for k, v in cell["ranges"].items()) +
+                _range_text(k, v) for k, v in cell["ranges"].items()) +
                 f"; widenings: {cell.get('widenings', 0)}.", ""]
         lines += [f"| method | test {metric} | parameters | FLOPs / sample | s/epoch | chosen point | bracketing | "
                   "trials (pruned) | converged |", "|---|---|---|---|---|---|---|---|---|"]

@@ -149,7 +149,8 @@ def collect(spec: StudySpec, out, val_metric: str) -> dict:
                         "methods": methods, "comparisons": compare_cell(spec, methods),
                         "published": published_check(spec, methods)}
     unbracketed = [f"{label}/{m}: {k} at the {v}" for label, c in cells.items() for m, e in c["methods"].items()
-                   if e["settings_from"] is None for k, v in e["bracketing"].items() if v != "interior"]
+                   if e["settings_from"] is None for k, v in e["bracketing"].items()
+                   if v not in ("interior", "categorical")]
     unconverged = [f"{label}/{m}" for label, c in cells.items() for m, e in c["methods"].items()
                    if e["converged"] and e["converged"]["converged"] < e["converged"]["runs"]]
     import torch

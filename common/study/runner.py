@@ -124,7 +124,8 @@ def read_seconds(run_dir: Path) -> list[float]:
 
 def params_key(params: dict) -> str:
     """A short stable name for a point of the search space (a trial's folder)."""
-    text = json.dumps({k: float(v) for k, v in sorted(params.items())}, sort_keys=True)
+    # numbers as floats (a stored study's folder names stay what they were); a categorical choice as itself
+    text = json.dumps({k: v if isinstance(v, str) else float(v) for k, v in sorted(params.items())}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -341,7 +342,7 @@ def measure(app: StudyApplication, spec: StudySpec, out: Path, epochs: int = 2, 
             key = f"{label}/{method.name}"
             if not method.trained or key in cached:
                 continue
-            params = {k: math.sqrt(spec.space[k].low * spec.space[k].high) for k in method.knobs}
+            params = {k: spec.space[k].middle for k in method.knobs}
             run_dir = out / "measure" / label / method.name
             shutil.rmtree(run_dir, ignore_errors=True)
             log(f"measuring seconds per epoch: {key}")

@@ -19,6 +19,8 @@ values and each method's `options`; everything else is the engine's (`common.stu
     [study.space.lr]              # one range per knob, shared by every method that tunes it
     low = 1e-4
     high = 1e-2
+    [study.space.wavelet]         # a categorical knob: its choices (no edges, so nothing to bracket)
+    choices = ["haar", "db4", "sym4"]
 """
 from __future__ import annotations
 
@@ -49,6 +51,40 @@ class Knob:
     @property
     def decades(self) -> float:
         return math.log10(self.high / self.low)
+
+    @property
+    def middle(self) -> float:
+        """The range's centre (geometric on a log scale): where a plan measures seconds per epoch."""
+        return math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
+
+
+@dataclass
+class Choice:
+    """One tuned categorical hyper-parameter (e.g. a wavelet family): Optuna's categorical distribution
+    over `choices`. It has no edges, so neither bracketing nor widening applies to it (the report says
+    "categorical")."""
+    choices: tuple
+
+    def check(self, name: str) -> None:
+        values = list(self.choices)
+        if len(values) < 2 or len(set(map(repr, values))) != len(values) or not all(
+                isinstance(v, (str, int, float, bool)) for v in values):
+            raise ConfigError(f"choices of {name} are {values}; expected at least 2 distinct strings or numbers")
+
+    @property
+    def middle(self):
+        """The first choice (a categorical knob has no centre)."""
+        return self.choices[0]
+
+
+def knob_from(values, where: str) -> "Knob | Choice":
+    """A space entry from its JSON/TOML table: {"choices": [...]} is a Choice, {"low", "high"} a Knob."""
+    if isinstance(values, (Knob, Choice)):
+        return values
+    if isinstance(values, dict) and "choices" in values:
+        choice = _build(Choice, values, where)
+        return Choice(tuple(choice.choices) if isinstance(choice.choices, (list, tuple)) else (choice.choices,))
+    return _build(Knob, values, where)
 
 
 @dataclass
@@ -153,8 +189,7 @@ class StudySpec:
             if isinstance(values.get(key), dict):
                 values[key] = _build(kind, values[key], key)
         values["methods"] = [m if isinstance(m, Method) else _build(Method, m, "methods") for m in values.get("methods", [])]
-        values["space"] = {k: v if isinstance(v, Knob) else _build(Knob, v, f"space.{k}")
-                           for k, v in values.get("space", {}).items()}
+        values["space"] = {k: knob_from(v, f"space.{k}") for k, v in values.get("space", {}).items()}
         values["comparisons"] = [c if isinstance(c, Comparison) else _build(Comparison, c, "comparisons")
                                  for c in values.get("comparisons", [])]
         for key in ("seeds",):
@@ -245,7 +280,7 @@ class StudySpec:
         for name, knob in self.space.items():
             knob.check(name)
         shared = [k for k in self.space if sum(k in m.knobs for m in self.tuned_methods()) > 1]
-        narrow = [k for k in shared if self.space[k].decades < 2 - 1e-9]
+        narrow = [k for k in shared if isinstance(self.space[k], Knob) and self.space[k].decades < 2 - 1e-9]
         if narrow:
             raise ConfigError(f"shared knob(s) {narrow} span less than 2 decades",
                               hint="every method gets the same log-uniform range of at least 2 decades")
@@ -290,4 +325,4 @@ def _build(kind, values: dict, where: str):
     return kind(**values)
 
 
-__all__ = ["StudySpec", "Method", "Knob", "Schedule", "Stopping", "Tuning", "Comparison"]
+__all__ = ["StudySpec", "Method", "Knob", "Choice", "knob_from", "Schedule", "Stopping", "Tuning", "Comparison"]

@@ -6,11 +6,13 @@ A trial trains up to `Tuning.epochs` and reports its validation metric every epo
 (Hyperband or successive halving, Optuna's) stops poor trials early, so a CPU affords ≥ 20 trials per
 method. A trial's value is its best validation metric (lower is better).
 
+A categorical knob (`spec.Choice`, e.g. a wavelet family) is searched by the same sampler over its choices.
+
 Bracketing: a chosen value in the outer `Tuning.edge` fraction (log scale) of its range is
 *unbracketed*; that end of the range is widened by a decade — for every method that tunes the knob, so
 shared ranges stay equal — and every tuned method runs `extra_trials` more, until each choice is
 interior or `max_widenings` is reached. `bracketing` in the result says which choices are still on an
-edge. The widened ranges are stored in the Optuna study (user attribute "ranges"), so a resumed study
+edge ("categorical" for a Choice, which has none). The widened ranges are stored in the Optuna study (user attribute "ranges"), so a resumed study
 continues with them.
 
 Storage: an Optuna storage URL (SQLite inside the study folder, or an RDB URL shared by workers on
@@ -26,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from .spec import Knob, StudySpec
+from .spec import Choice, Knob, StudySpec
 
 #: objective(params, report) -> value; report(epoch, value) returns True when the trial should stop (pruned)
 Objective = Callable[[dict, Callable[[int, float], bool]], float]
@@ -39,8 +41,11 @@ def position(value: float, knob: Knob) -> float:
     return (value - knob.low) / (knob.high - knob.low)
 
 
-def edge_of(value: float, knob: Knob, edge: float) -> str | None:
-    """"low" / "high" when `value` is in the outer `edge` fraction of the range at that end, else None."""
+def edge_of(value: float, knob: Knob | Choice, edge: float) -> str | None:
+    """"low" / "high" when `value` is in the outer `edge` fraction of the range at that end, else None
+    (always None for a Choice: its choices have no order, so no edge)."""
+    if isinstance(knob, Choice):
+        return None
     where = position(value, knob)
     return "low" if where < edge else "high" if where > 1 - edge else None
 
@@ -50,6 +55,29 @@ def widened(knob: Knob, side: str) -> Knob:
     if side == "low":
         return Knob(knob.low / 10, knob.high, knob.log)
     return Knob(knob.low, knob.high * 10, knob.log)
+
+
+def _distribution(knob: Knob | Choice):
+    import optuna
+
+    if isinstance(knob, Choice):
+        return optuna.distributions.CategoricalDistribution(list(knob.choices))
+    return optuna.distributions.FloatDistribution(knob.low, knob.high, log=knob.log)
+
+
+def _stored(knob: Knob | Choice):
+    """A range as the Optuna study's user attribute holds it (JSON), read back by `_loaded`."""
+    return {"choices": list(knob.choices)} if isinstance(knob, Choice) else [knob.low, knob.high, knob.log]
+
+
+def _loaded(value) -> Knob | Choice:
+    return Choice(tuple(value["choices"])) if isinstance(value, dict) else Knob(*value)
+
+
+def _bracketing(value, knob: Knob | Choice, edge: float) -> str:
+    if isinstance(knob, Choice):
+        return "categorical"
+    return {"low": "low edge", "high": "high edge"}.get(edge_of(value, knob, edge), "interior")
 
 
 def _pruner(spec: StudySpec):
@@ -98,8 +126,7 @@ def run_trials(study, knobs: dict[str, Knob], target: int, objective: Objective,
     while len(_finished(study)) < target:
         index = len(_finished(study))
         study.sampler = optuna.samplers.TPESampler(seed=sampler_seed + index)
-        trial = study.ask({name: optuna.distributions.FloatDistribution(k.low, k.high, log=k.log)
-                           for name, k in knobs.items()})
+        trial = study.ask({name: _distribution(k) for name, k in knobs.items()})
         if progress:
             progress(f"trial {index + 1}/{target}")
 
@@ -145,8 +172,9 @@ def tune(spec: StudySpec, cell_label: str, objectives: dict[str, Objective], sto
          single_worker: bool = True, progress: Callable[[str], None] | None = None,
          run_round: Callable[[list], None] | None = None) -> dict:
     """Tune every method of `objectives` (the spec's tuned methods) with the same budget, widening
-    unbracketed ranges; returns {"ranges": {knob: [low, high]}, "rounds": n, "methods": {method:
-    {"chosen", "value", "trials": [...], "bracketing": {knob: "interior" | "low edge" | "high edge"}}}}.
+    unbracketed ranges; returns {"ranges": {knob: [low, high] | {"choices": [...]}}, "rounds": n, "methods":
+    {method: {"chosen", "value", "trials": [...], "bracketing": {knob: "interior" | "low edge" | "high edge" |
+    "categorical"}}}}.
 
     single_worker: this process is the only one using `storage` for these studies (SQLite in the study
     folder), so trials left RUNNING are stale; with a shared RDB storage pass False.
@@ -155,7 +183,7 @@ def tune(spec: StudySpec, cell_label: str, objectives: dict[str, Objective], sto
     methods = [m for m in spec.tuned_methods() if m.name in objectives]
     studies = {m.name: open_study(spec, cell_label, m.name, storage) for m in methods}
     anchor = studies[methods[0].name]
-    ranges = {k: Knob(*v) for k, v in anchor.user_attrs.get("ranges", {}).items()} or dict(spec.space)
+    ranges = {k: _loaded(v) for k, v in anchor.user_attrs.get("ranges", {}).items()} or dict(spec.space)
     rounds = int(anchor.user_attrs.get("rounds", 0))
     t = spec.tuning
     while True:
@@ -181,13 +209,14 @@ def tune(spec: StudySpec, cell_label: str, objectives: dict[str, Objective], sto
             for side in sorted(sides):
                 ranges[knob] = widened(ranges[knob], side)
         rounds += 1
-        anchor.set_user_attr("ranges", {k: [v.low, v.high, v.log] for k, v in ranges.items()})
+        anchor.set_user_attr("ranges", {k: _stored(v) for k, v in ranges.items()})
         anchor.set_user_attr("rounds", rounds)
-    result = {"ranges": {k: [v.low, v.high] for k, v in ranges.items()}, "rounds": rounds, "methods": {}}
+    result = {"ranges": {k: _stored(v)[:2] if isinstance(v, Knob) else _stored(v) for k, v in ranges.items()},
+              "rounds": rounds, "methods": {}}
     for method in methods:
         study, best = studies[method.name], best_trial(studies[method.name])
-        status = {k: ({"low": "low edge", "high": "high edge"}.get(edge_of(best.params[k], ranges[k], t.edge), "interior")
-                      if best else "no completed trial") for k in method.knobs}
+        status = {k: _bracketing(best.params[k], ranges[k], t.edge) if best else "no completed trial"
+                  for k in method.knobs}
         result["methods"][method.name] = {
             "chosen": dict(best.params) if best else None, "value": best.value if best else None,
             "bracketing": status,

@@ -18,8 +18,9 @@ What the spec means here:
   (its model_kwargs replace the problem's key by key); knobs lr, weight_decay and, for a learnable
   transform, transform_lr (the engine's optimiser rule: transforms get transform_lr, no decay).
 - an untrained method (trained=False): options {"classical": an untrained registry name (cg-sense,
-  l1-wavelet, bart-l1, bart-l2, zf), "max_iter", "wavelet"}; knob "lamda", tuned on the validation
-  subjects by `validate` (minus their mean per-slice PSNR).
+  l1-wavelet, bart-l1, bart-l2, zf), "max_iter", "wavelet"}; knob "lamda" (and for l1-wavelet the
+  categorical "wavelet", a `Choice` of pywt families), tuned on the validation subjects by `validate`
+  (minus their mean per-slice PSNR).
 - per test sample (a slice of a test subject, in the order of the sorted test ids): "psnr", "ssim"
   (magnitude, fastMRI convention: the volume's max |target| as data range) and "nmse"
   (`mri.recon.metrics.slice_metrics`). With problem["sample"] = "volume" a sample is a whole test
@@ -79,8 +80,11 @@ def check_method(method) -> None:
         kind = "trainable" if method.trained else "untrained"
         raise ConfigError(f"method {method.name}: {name!r} is not a {kind} model of the registry",
                           hint=f"models: {', '.join(known_models())}")
-    if not method.trained and set(method.knobs) - {"lamda"}:
-        raise ConfigError(f"method {method.name} (untrained) tunes {list(method.knobs)}; it can tune only 'lamda'")
+    if not method.trained:
+        tunable = {"lamda", "wavelet"} if name == "l1-wavelet" else {"lamda"}
+        if set(method.knobs) - tunable:
+            raise ConfigError(f"method {method.name} ({name}) tunes {list(method.knobs)}; it can tune only "
+                              f"{sorted(tunable)}")
 
 
 class MriStudyApp:
@@ -221,6 +225,8 @@ class MriStudyApp:
 
         o = method.options
         extra = {k: o[k] for k in ("wavelet", "random_shifts") if k in o}
+        if "wavelet" in params:  # a tuned wavelet family (a categorical knob) over the option
+            extra["wavelet"] = params["wavelet"]
         if o["classical"] == "zf":
             return build_model("zf", shape)
         return build_model(o["classical"], shape, lamda=params.get("lamda"),

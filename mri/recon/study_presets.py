@@ -8,8 +8,8 @@
                Monarch, tuned on that track, beside the oracle-physics FFT model (the known delay and B0 in
                its operator, the FFT model's settings) and the classical baselines. About half mri-cpu's hours.
     mri-cpu-baselines  the classical reconstructions on mri-cpu's data at 2×, 4×, 8× (exact) and 4×, 8×
-               (mismatch), λ tuned on validation with the same trial budget: CG-SENSE, L1-wavelet (random
-               shifts) and, as references, BART's own `pics -l1` / `-l2`; the L1-wavelet without random
+               (mismatch), λ (and the L1-wavelet's wavelet family) tuned on validation with the same trial
+               budget: CG-SENSE, L1-wavelet (random shifts) and, as references, BART's own `pics -l1` / `-l2`; the L1-wavelet without random
                shifts as a control. No training: CPU-minutes; needs the `bart` executable.
     mri-gpu    one GPU: 128², 8 coils, 32 / 4 / 16 subjects × 8 slices, both tracks at 4× and 8×, and the
                oracle-physics FFT model (known delay and B0 in A) as a control with the FFT model's settings.
@@ -24,6 +24,7 @@ as the primary metric (differences in dB, two-level intervals over seeds and sli
 from __future__ import annotations
 
 from common.study import StudySpec
+from mri.recon.classical import WAVELETS
 
 #: the learned transforms compared inside the MoDL network, and the FFT model they are measured against
 LEARNABLE = ("monarch", "dense", "diag")
@@ -103,10 +104,12 @@ def mri_cpu_baselines() -> StudySpec:
     classical = ("cg-sense", "l1-wavelet", "bart-l1", "bart-l2")
     methods = [m for m in _methods((), classical) if m["name"] != BASELINE]
     methods.append({"name": "l1-wavelet-fixed", "label": "l1-wavelet without random shifts", "role": "control",
-                    "trained": False, "knobs": ["lamda"],
-                    "options": {"classical": "l1-wavelet", "random_shifts": False}})
+                    "trained": False, "options": {"classical": "l1-wavelet", "random_shifts": False}})
+    for method in methods:  # the wavelet family is chosen on validation too, inside the same trial budget
+        if method["options"]["classical"] == "l1-wavelet":
+            method["knobs"] = ["lamda", "wavelet"]
     return _spec(
-        "mri-cpu-baselines", problem=CPU_PROBLEM,
+        "mri-cpu-baselines", problem=CPU_PROBLEM, space={**SPACE, "wavelet": {"choices": list(WAVELETS)}},
         cells=[{"track": t, "acceleration": a} for t, accs in (("exact", (2.0, 4.0, 8.0)), ("mismatch", (4.0, 8.0)))
                for a in accs],
         methods=methods,

@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from common.errors import ConfigError
 from common.study import StudySpec
 from common.study.tuning import edge_of, position, tune
 
@@ -74,6 +75,37 @@ def test_an_optimum_outside_the_range_is_bracketed_after_widening(tmp_path):
     for method in ("a", "b"):
         assert result["methods"][method]["bracketing"]["lr"] == "interior"
         assert abs(math.log10(result["methods"][method]["chosen"]["lr"]) - math.log10(2e-5)) < 0.5
+
+
+def test_a_categorical_knob_is_searched_with_the_same_budget_and_never_widened(tmp_path):
+    """An optimum at the low edge of lr widens lr; the categorical knob beside it finds its known best choice,
+    is reported as categorical (no edge), and round-trips through the spec and the stored ranges."""
+    spec = StudySpec.from_dict({**make_spec(low=1e-3, high=1e-1, trials=16, widenings=1).to_dict(),
+                                "methods": [{"name": "a", "knobs": ["lr"]}, {"name": "b", "knobs": ["lr", "family"]}],
+                                "space": {"lr": {"low": 1e-3, "high": 1e-1},
+                                          "family": {"choices": ["haar", "db4", "sym4"]}}})
+    assert StudySpec.from_dict(spec.to_dict()) == spec
+    penalty = {"haar": 0.8, "db4": 0.0, "sym4": 0.4}
+    plain = objective_for(2e-4)
+
+    def with_family(params, report):
+        assert params["family"] in penalty
+        return plain({"lr": params["lr"]}, lambda epoch, value: report(epoch, value + penalty[params["family"]])) \
+            + penalty[params["family"]]
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    result = tune(spec, "main", {"a": plain, "b": with_family}, storage)
+    assert result["rounds"] == 1 and finished(result, "a") == finished(result, "b") == 16 + 6
+    assert result["ranges"] == {"lr": [pytest.approx(1e-4), pytest.approx(1e-1)],
+                                "family": {"choices": ["haar", "db4", "sym4"]}}
+    assert result["methods"]["b"]["chosen"]["family"] == "db4"
+    assert result["methods"]["b"]["bracketing"]["family"] == "categorical"
+    assert {t["params"]["family"] for t in result["methods"]["b"]["trials"]} == set(penalty)
+    again = tune(spec, "main", {"a": plain, "b": with_family}, storage)  # resumed: the stored ranges read back
+    assert again["ranges"] == result["ranges"] and again["methods"] == result["methods"]
+    with pytest.raises(ConfigError, match="at least 2 distinct"):
+        StudySpec.from_dict({**spec.to_dict(), "space": {"lr": {"low": 1e-3, "high": 1e-1},
+                                                         "family": {"choices": ["haar"]}}})
 
 
 def test_edges_on_the_log_scale():
