@@ -11,7 +11,7 @@
                (mismatch), λ (and the L1-wavelet's wavelet family) tuned on validation with the same trial
                budget: CG-SENSE, L1-wavelet (random shifts) and, as references, BART's own `pics -l1` / `-l2`; the L1-wavelet without random
                shifts as a control. No training: CPU-minutes; needs the `bart` executable.
-    mri-gpu    one GPU: 128², 8 coils, 32 / 4 / 16 subjects × 8 slices, both tracks at 4× and 8×, and the
+    mri-gpu    one GPU: 128², 8 coils, 32 / 4 / 16 subjects × 8 slices, both tracks at 2×, 4× and 8×, and the
                oracle-physics FFT model (known delay and B0 in A) as a control with the FFT model's settings.
     mri-smoke  the same code path in well under a minute on a CPU (32², 2 seeds, 2 trials, 2 epochs): tests
                and the demo. Nothing is learned; it only shows that everything runs.
@@ -126,10 +126,10 @@ def mri_cpu_baselines() -> StudySpec:
 def mri_gpu() -> StudySpec:
     return _spec(
         "mri-gpu",
-        problem={"sim_preset": "protocol-gpu", "sim_overrides": {"accelerations": [4.0, 8.0]}, "batch_size": 8,
+        problem={"sim_preset": "protocol-gpu", "sim_overrides": {"accelerations": [2.0, 4.0, 8.0]}, "batch_size": 8,
                  "masks": "random", "mask_pool": 256, "scale": "small", "model_kwargs": MODL_KWARGS,
                  "classical_iters": 30, "min_test_volumes": 16, "sample": "volume"},
-        cells=[{"track": t, "acceleration": a} for t in ("exact", "mismatch") for a in (4.0, 8.0)],
+        cells=[{"track": t, "acceleration": a} for t in ("exact", "mismatch") for a in (2.0, 4.0, 8.0)],
         methods=_methods(oracle=True),
         comparisons=_comparisons() + [{"method": "modl-fft-oracle", "baseline": BASELINE}],
         tuning={"trials": 30, "epochs": 30, "pruner": "successive-halving", "min_epochs": 3, "reduction": 3,
