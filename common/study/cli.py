@@ -60,6 +60,8 @@ def _handler(app_factory, presets: dict, application: str):
         spec = resolve_spec(args.spec, presets, application, args)
         out = Path(args.out or f"runs/{application}/study-{spec.name}")
         command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if args.report_only:  # the report says how the results were made, then how it was rewritten
+            command = f"{_study_command(sys.argv[1:])}   # the study\n{command}   # this report"
         if args.snapshot:
             from .snapshot import snapshot
 
@@ -114,6 +116,20 @@ def _handler(app_factory, presets: dict, application: str):
             paths = write_report(results, target, args.results_stem, command)
             print(f"wrote {paths['md']}")
     return handle
+
+
+def _study_command(argv: list) -> str:
+    """The command that runs (or resumes) the study of a --report-only command line: its arguments less the
+    report's own (--report-only, --results-stem STEM, --overwrite)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--results-stem":
+            skip = True
+        elif arg not in ("--report-only", "--overwrite") and not arg.startswith("--results-stem="):
+            kept.append(arg)
+    return "python run.py " + " ".join(shlex.quote(a) for a in kept)
 
 
 def register_study(group, app_factory, presets: dict, application: str) -> None:

@@ -133,10 +133,15 @@ def markdown(results: dict, command: str | None = None) -> str:
             for c in comps:
                 r = c["result"]
                 goal = "–" if c["goal"] is None else f"{c['goal']:g}: {'met' if c['goal_met'] else 'not met'}"
-                if r["n_seeds"] < 2:
-                    goal += " (one seed: the interval holds test-sample noise only)"
+                t_text = format_interval(r["t_interval"])
+                if r["n_seeds"] < 2:  # no seed-level interval exists; say what the bootstrap one holds
+                    deterministic = not any(cell["methods"][n]["trained"] for n in (c["method"], c["baseline"])
+                                            if n in cell["methods"])
+                    goal += (" (deterministic methods: the interval is over test samples)" if deterministic
+                             else " (one seed: the interval holds test-sample noise only)")
+                    t_text = "–"
                 lines.append(f"| {c['method']} vs {c['baseline']} | {c['metric']} | {format_interval(r)} | "
-                             f"{format_interval(r['t_interval'])} | {r['n_seeds']} × {r['n_samples']} | {goal} |")
+                             f"{t_text} | {r['n_seeds']} × {r['n_samples']} | {goal} |")
             lines.append("")
         for p in cell["published"]:
             if p["measured"] is None:
@@ -153,7 +158,7 @@ def markdown(results: dict, command: str | None = None) -> str:
 
 def plot(results: dict, path: Path) -> None:
     """Median validation curve per method against epochs and against training seconds (one column per
-    cell), and the comparisons' intervals."""
+    cell; left out when no method trains), and the comparisons' intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,9 +166,13 @@ def plot(results: dict, path: Path) -> None:
     import numpy as np
 
     cells = results["cells"]
-    fig, axes = plt.subplots(3, max(1, len(cells)), figsize=(5 * max(1, len(cells)), 10), squeeze=False)
+    # a study of untrained methods only (classical baselines) has no curves: its figure is the intervals
+    curves = any(r["curve"] for cell in cells.values() for m in cell["methods"].values() for r in m["runs"])
+    n_rows = 3 if curves else 1
+    fig, axes = plt.subplots(n_rows, max(1, len(cells)), figsize=(5 * max(1, len(cells)), 10 if curves else 4),
+                             squeeze=False)
     for column, (label, cell) in enumerate(cells.items()):
-        for row, axis in ((0, "epoch"), (1, "training seconds")):
+        for row, axis in ((0, "epoch"), (1, "training seconds")) if curves else ():
             ax = axes[row, column]
             for name, m in cell["methods"].items():
                 runs = [r for r in m["runs"] if r["curve"]]
@@ -176,14 +185,14 @@ def plot(results: dict, path: Path) -> None:
             ax.set(title=f"{label}: validation (median over seeds)", xlabel=axis, yscale="log")
             if ax.lines:
                 ax.legend(fontsize=7)
-        ax = axes[2, column]
+        ax = axes[n_rows - 1, column]
         comps = [c for c in cell["comparisons"] if c["result"]]
         for i, c in enumerate(comps):
             r = c["result"]
             ax.errorbar(r["estimate"], i, xerr=[[r["estimate"] - r["low"]], [r["high"] - r["estimate"]]], fmt="o")
         ax.axvline(1.0 if results["spec"]["statistic"] == "ratio" else 0.0, color="grey", lw=0.8)
         ax.set_yticks(range(len(comps)), [f"{c['method']} vs {c['baseline']}" for c in comps], fontsize=7)
-        ax.set(title="two-level 95 % intervals", xlabel=results["spec"]["statistic"])
+        ax.set(title=f"{label}: two-level 95 % intervals", xlabel=results["spec"]["statistic"])
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
 

@@ -232,6 +232,19 @@ def test_report_states_intervals_bracketing_and_convergence(study, tmp_path):
     assert "python run.py toy study" in text
     paths = write_report(results, tmp_path, "toy")
     assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())
+    # two deterministic methods compared: one "seed" each, so no seed-level interval, and the report says why
+    import copy
+
+    from common.stats import compare_methods
+
+    cell = copy.deepcopy(results)["cells"]["main"]
+    ridge = cell["methods"]["ridge"]["runs"][0]["per_sample"]["abs_error"]
+    shifted = [v * 1.1 for v in ridge]
+    cell["comparisons"] = [{"method": "ridge", "baseline": "ridge", "metric": "abs_error", "goal": None,
+                            "goal_met": None, "result": compare_methods([shifted], [ridge], "ratio")}]
+    text = markdown({**results, "cells": {"main": cell}})
+    row = next(line for line in text.splitlines() if line.startswith("| ridge vs ridge"))
+    assert "1.1" in row and "| – |" in row and "deterministic methods" in row and "nan" not in row
     assert json.loads(paths["json"].read_text())["records"] == results["records"]
 
 

@@ -240,6 +240,20 @@ def test_every_preset_is_a_valid_spec_with_the_declared_comparisons():
     assert goals[("l1-wavelet", "bart-l1")] == -1.0  # issue 21: within 1 dB of BART's pics -l1
 
 
+@pytest.mark.slow
+def test_cli_report_only_rewrites_the_report_naming_the_study_command(study):
+    spec, root, app, results = study
+    out = root / "out"
+    (out / "report.md").unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, "run.py", "mri", "study", "mri-smoke", "--out", str(out), "--report-only",
+                           "--overwrite"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    text = (out / "report.md").read_text()
+    assert f"python run.py mri study mri-smoke --out {out}   # the study" in text
+    assert "--report-only --overwrite   # this report" in text
+    assert json.loads((out / "report.json").read_text())["records"] == results["records"]
+
+
 def test_cli_dry_run_prints_the_plan_without_running(tmp_path):
     out = tmp_path / "study"
     done = subprocess.run([sys.executable, "run.py", "mri", "study", "mri-smoke", "--out", str(out), "--dry-run"],
