@@ -24,7 +24,6 @@ as the primary metric (differences in dB, two-level intervals over seeds and sli
 from __future__ import annotations
 
 from common.study import StudySpec
-from mri.recon.classical import WAVELETS
 
 #: the learned transforms compared inside the MoDL network, and the FFT model they are measured against
 LEARNABLE = ("monarch", "dense", "diag")
@@ -101,6 +100,8 @@ def mri_cpu_mismatch() -> StudySpec:
 def mri_cpu_baselines() -> StudySpec:
     # the classical rows at every acceleration the data store, both tracks, beside BART's own `pics`
     # (issue 21 item 1): no training, so CPU-minutes; needs the `bart` executable (apt-get install bart)
+    from mri.recon.classical import WAVELETS  # here: building the CLI parser imports no numerical library
+
     classical = ("cg-sense", "l1-wavelet", "bart-l1", "bart-l2")
     methods = [m for m in _methods((), classical) if m["name"] != BASELINE]
     methods.append({"name": "l1-wavelet-fixed", "label": "l1-wavelet without random shifts", "role": "control",
