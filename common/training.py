@@ -273,20 +273,40 @@ def agree(value, world: int):
     return holder[0]
 
 
+def _metric_records(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl in epoch order. A last line without its newline that does not parse
+    is an append cut short (a kill mid-write, or a copy taken while the run wrote) and is left out — the
+    run resumes from its checkpoint and writes that epoch again; a bad line anywhere else is a ConfigError."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    lines = text.splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if number == len(lines) and not text.endswith("\n"):
+                break
+            raise ConfigError(f"{path}: line {number} is not a JSON record ({line[:60]!r})",
+                              hint="the file was edited or damaged; remove the run folder to train it again") from None
+    return sorted(records, key=lambda r: r["epoch"])
+
+
 def trim_metrics(path: Path, start_epoch: int) -> None:
     """Keep the metric lines of epochs before `start_epoch` (a killed run may have written more)."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] < start_epoch]
-    write_text_atomic(path, "".join(line + "\n" for line in keep))
+    keep = [r for r in _metric_records(path) if r["epoch"] < start_epoch]
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in keep))
 
 
 def read_metrics(run_dir) -> list[dict]:
-    """The per-epoch records of a run folder's metrics.jsonl ([] when there is none)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The per-epoch records of a run folder's metrics.jsonl in epoch order ([] when there is none; a torn
+    last line left out, see `_metric_records`)."""
+    return _metric_records(Path(run_dir) / "metrics.jsonl")
 
 
 def model_state(model: nn.Module) -> dict:

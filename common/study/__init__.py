@@ -4,6 +4,6 @@ Optuna tuning that brackets its optimum (`tuning.tune`), the convergence rule (`
 results document with two-level intervals (`results.collect`), the one report writer (`report`) and the
 `run.py <application> study` sub-command (`cli.register_study`). An application supplies only a
 `runner.StudyApplication` and its presets."""
-from .spec import Comparison, Knob, Method, Schedule, Stopping, StudySpec, Tuning
+from .spec import Choice, Comparison, Knob, Method, Schedule, Stopping, StudySpec, Tuning
 
-__all__ = ["StudySpec", "Method", "Knob", "Schedule", "Stopping", "Tuning", "Comparison"]
+__all__ = ["StudySpec", "Method", "Knob", "Choice", "Schedule", "Stopping", "Tuning", "Comparison"]

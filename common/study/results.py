@@ -26,17 +26,12 @@ def _read(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _metric_values(path: Path, metric: str) -> list[dict]:
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return sorted(records, key=lambda r: r["epoch"])
-
-
 def method_runs(spec: StudySpec, out: Path, cell: dict, method, val_metric: str) -> list[dict]:
     """The finished and unfinished runs of one (cell, method): [{"seed", "run_dir", "done", "convergence",
     "curve" (validation metric per epoch), "elapsed" (training seconds at each epoch's end),
     "seconds_per_epoch", "per_sample", "info", "params"}]."""
+    from common.training import read_metrics
+
     label = spec.cell_label(cell)
     if not method.trained:
         result = _read(out / "untrained" / label / method.name / "test.json")
@@ -46,7 +41,7 @@ def method_runs(spec: StudySpec, out: Path, cell: dict, method, val_metric: str)
     runs = []
     for seed in spec.seeds:
         run_dir = out / "runs" / "final" / label / method.name / f"seed-{seed}"
-        records = _metric_values(run_dir / "metrics.jsonl", val_metric)
+        records = read_metrics(run_dir)
         curve = [float(r[val_metric]) for r in records if val_metric in r]
         result = _read(run_dir / "test.json")
         seconds = [r["seconds"] for r in records]

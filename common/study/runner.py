@@ -108,18 +108,15 @@ def schedule_settings(spec: StudySpec, epochs: int) -> dict:
 # ---------------------------------------------------------------------------------------------- files
 def read_values(run_dir: Path, metric: str) -> list[float]:
     """The per-epoch validation values of a run folder's metrics.jsonl ([] when there is none)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [float(r[metric]) for r in sorted(records, key=lambda r: r["epoch"]) if metric in r]
+    from common.training import read_metrics
+
+    return [float(r[metric]) for r in read_metrics(run_dir) if metric in r]
 
 
 def read_seconds(run_dir: Path) -> list[float]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [float(json.loads(line)["seconds"]) for line in path.read_text().splitlines() if line.strip()]
+    from common.training import read_metrics
+
+    return [float(r["seconds"]) for r in read_metrics(run_dir)]
 
 
 def params_key(params: dict) -> str:

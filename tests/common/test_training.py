@@ -91,3 +91,21 @@ def test_checkpoints_of_another_format_version_are_refused(tmp_path):
         load_checkpoint(tmp_path / "old.pt")
     save_checkpoint({"model": {"w": torch.ones(2)}}, tmp_path / "new.pt")
     assert load_checkpoint(tmp_path / "new.pt")["format_version"] == FORMAT_VERSION
+
+
+def test_a_torn_last_metrics_line_is_dropped_on_resume_and_a_damaged_one_named(tmp_path):
+    """A kill (or a snapshot copy) in the middle of the per-epoch append leaves half a JSON line at the end:
+    reading leaves it out, the resumed run writes that epoch again and ends as the uninterrupted run did."""
+    full = read_metrics(train_loop(ToyTask(), RunSettings(**SETTINGS), tmp_path / "full", {}))
+    run = train_loop(ToyTask(), RunSettings(**{**SETTINGS, "stop_after": 2}), tmp_path / "run", {})
+    path = run / "metrics.jsonl"
+    with open(path, "a") as handle:
+        handle.write('{"epoch": 2, "train_lo')  # the torn append of epoch 2
+    assert [r["epoch"] for r in read_metrics(run)] == [0, 1]
+    train_loop(ToyTask(), RunSettings(**{**SETTINGS, "resume": True}), run, {})
+    strip = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
+    assert strip(read_metrics(run)) == strip(full)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "not json", *lines[1:]]) + "\n")
+    with pytest.raises(ConfigError, match="line 2 is not a JSON record"):
+        read_metrics(run)
