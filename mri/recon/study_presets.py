@@ -9,8 +9,9 @@
                its operator, the FFT model's settings) and the classical baselines. About half mri-cpu's hours.
     mri-cpu-baselines  the classical reconstructions on mri-cpu's data at 2×, 4×, 8× (exact) and 4×, 8×
                (mismatch), λ (and the L1-wavelet's wavelet family) tuned on validation with the same trial
-               budget: CG-SENSE, L1-wavelet (random shifts) and, as references, BART's own `pics -l1` / `-l2`; the L1-wavelet without random
-               shifts as a control. No training: CPU-minutes; needs the `bart` executable.
+               budget: CG-SENSE, L1-wavelet (random shifts) and, as references, BART's own `pics -l1` /
+               `-l2`; the L1-wavelet without random shifts as a control. No training: CPU-minutes; needs the
+               `bart` executable.
     mri-gpu    one GPU: 128², 8 coils, 32 / 4 / 16 subjects × 8 slices, both tracks at 2×, 4× and 8×, and the
                oracle-physics FFT model (known delay and B0 in A) as a control with the FFT model's settings.
     mri-smoke  the same code path in well under a minute on a CPU (32², 2 seeds, 2 trials, 2 epochs): tests
@@ -75,7 +76,7 @@ CPU_STOPPING = {"max_epochs": 60, "min_epochs": 20, "window": 0.25, "min_gain": 
 
 def mri_cpu() -> StudySpec:
     return _spec(
-        "mri-cpu", problem=CPU_PROBLEM,
+        "mri-cpu", problem=dict(CPU_PROBLEM),
         cells=[{"track": "exact", "acceleration": 4.0}, {"track": "exact", "acceleration": 8.0}],
         methods=_methods(), comparisons=_comparisons(), tuning=CPU_TUNING, stopping=CPU_STOPPING,
         notes="The sizing's study-cpu recipe (benchmarks/results/mri_sizing.md): small MoDL, 16 training subjects.")
@@ -86,7 +87,7 @@ def mri_cpu_mismatch() -> StudySpec:
     # that knows the departure (the oracle control: the delay and B0 in its forward operator, the FFT model's
     # settings) — issue 21 item 3; Monarch only, the kind the study is about, to keep it to CPU-hours
     return _spec(
-        "mri-cpu-mismatch", problem=CPU_PROBLEM,
+        "mri-cpu-mismatch", problem=dict(CPU_PROBLEM),
         cells=[{"track": "mismatch", "acceleration": 4.0}, {"track": "mismatch", "acceleration": 8.0}],
         methods=_methods(("monarch",), oracle=True),
         comparisons=[{"method": "modl-monarch", "baseline": BASELINE},
@@ -110,7 +111,7 @@ def mri_cpu_baselines() -> StudySpec:
         if method["options"]["classical"] == "l1-wavelet":
             method["knobs"] = ["lamda", "wavelet"]
     return _spec(
-        "mri-cpu-baselines", problem=CPU_PROBLEM, space={**SPACE, "wavelet": {"choices": list(WAVELETS)}},
+        "mri-cpu-baselines", problem=dict(CPU_PROBLEM), space={**SPACE, "wavelet": {"choices": list(WAVELETS)}},
         cells=[{"track": t, "acceleration": a} for t, accs in (("exact", (2.0, 4.0, 8.0)), ("mismatch", (4.0, 8.0)))
                for a in accs],
         methods=methods,
