@@ -6,6 +6,8 @@
     python run.py pde study burgers-cpu --out runs/pde/study-burgers --report-only
     python run.py pde study burgers-cpu --out runs/pde/study-burgers --snapshot benchmarks/state/burgers-cpu
     python run.py pde study burgers-cpu --out runs/pde/study-burgers --from-snapshot benchmarks/state/burgers-cpu
+    python run.py pde study burgers-cpu --out runs/pde/study-burgers --snapshot benchmarks/state/burgers-cpu \
+        --snapshot-every 30              # run it, snapshotting every 30 minutes and at the end
 
 The application passes its `StudyApplication` factory and its presets ({name: () -> StudySpec}); the
 handler resolves the spec (preset or file, then the command-line overrides), and runs `run_study` and
@@ -62,7 +64,10 @@ def _handler(app_factory, presets: dict, application: str):
         command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         if args.report_only:  # the report says how the results were made, then how it was rewritten
             command = f"{_study_command(sys.argv[1:])}   # the study\n{command}   # this report"
-        if args.snapshot:
+        if args.snapshot_every is not None and (not args.snapshot or not args.snapshot_every > 0):
+            raise ConfigError(f"--snapshot-every {args.snapshot_every}: expected minutes > 0 with --snapshot FOLDER",
+                              hint="e.g. --snapshot benchmarks/state/NAME --snapshot-every 30")
+        if args.snapshot and args.snapshot_every is None:
             from .snapshot import snapshot
 
             stats = snapshot(out, args.snapshot)
@@ -101,8 +106,15 @@ def _handler(app_factory, presets: dict, application: str):
                 raise ConfigError(f"{out} holds no results.json", hint="run the study first (without --report-only)")
             results = json.loads(path.read_text())
         else:
-            results = run_study(spec, app, out, storage=args.storage, overwrite=args.overwrite,
-                                phases=("tune",) if args.tune_only else ("tune", "final"))
+            from contextlib import nullcontext
+
+            from .snapshot import periodic_snapshots
+
+            snapshots = (periodic_snapshots(out, args.snapshot, args.snapshot_every * 60) if args.snapshot_every
+                         else nullcontext())
+            with snapshots:
+                results = run_study(spec, app, out, storage=args.storage, overwrite=args.overwrite,
+                                    phases=("tune",) if args.tune_only else ("tune", "final"))
             if args.tune_only:
                 print(f"tuning of {spec.name} finished: {out / 'tuning'}")
                 return
@@ -154,6 +166,8 @@ def register_study(group, app_factory, presets: dict, application: str) -> None:
     p.add_argument("--results-stem", metavar="STEM", help="also write benchmarks/results/STEM.{md,json,png}")
     p.add_argument("--snapshot", metavar="FOLDER", help="write OUT's portable state (no checkpoints of finished "
                    "runs; small enough to commit) to FOLDER and stop; the study may keep running meanwhile")
+    p.add_argument("--snapshot-every", type=float, metavar="MINUTES", help="with --snapshot: run the study and "
+                   "write the snapshot every MINUTES and once more when it ends or stops")
     p.add_argument("--from-snapshot", metavar="FOLDER", help="start OUT from a snapshot (on a new machine), then "
                    "run or resume as usual; ignored with a note when OUT already holds the study")
     p.add_argument("--overwrite", action="store_true", help="replace a study folder holding another spec, "

@@ -19,11 +19,15 @@ The snapshot is written beside `dest` and renamed over it, so a kill never leave
 older snapshot is replaced only when the new one is complete. `restore(snapshot, out)` copies a snapshot
 into a study folder that does not exist yet; the study then resumes with its usual command (the runner
 treats a run folder without last.pt as a fresh start, so nothing in a snapshot can be half-trusted).
+`periodic_snapshots(out, dest, seconds)` takes one every `seconds` while a study runs, and one at its end
+(`run.py … study … --snapshot FOLDER --snapshot-every MINUTES`).
 """
 from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from common.errors import ConfigError, RunExistsError
@@ -111,4 +115,34 @@ def restore(source, out) -> None:
     staging.rename(out)
 
 
-__all__ = ["restore", "snapshot"]
+@contextmanager
+def periodic_snapshots(out, dest, seconds: float, log=print):
+    """Snapshot study folder `out` into `dest` every `seconds` while the body runs (a study), and once more
+    when it ends, also by an error or Ctrl-C: a machine that goes away unannounced loses at most one
+    interval. A snapshot that fails (e.g. the folder not made yet, a full disk) is reported and retried at
+    the next interval, never raised into the study."""
+    def take(final: bool = False) -> None:
+        try:
+            stats = snapshot(out, dest)
+            log(f"snapshot{' (final)' if final else ''}: {dest} ({stats['files']} files, "
+                f"{stats['bytes'] / 1e6:.1f} MB)")
+        except (OSError, ConfigError, sqlite3.Error) as error:
+            log(f"snapshot into {dest} failed ({error}); retrying at the next one")
+
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(seconds):
+            take()
+
+    thread = threading.Thread(target=loop, name="study-snapshots", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        take(final=True)
+
+
+__all__ = ["periodic_snapshots", "restore", "snapshot"]

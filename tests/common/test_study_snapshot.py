@@ -99,3 +99,33 @@ def test_a_tuning_trial_in_flight_leaves_its_checkpoints_behind_and_restarts(ful
     second = tmp_path / "machine-2"
     restore(state, second)
     assert run_study(spec, ToyApp(), second, **quiet)["records"] == results["records"]
+
+
+def test_periodic_snapshots_run_beside_the_study_and_once_more_at_its_end(full, tmp_path):
+    import time
+
+    from common.study.snapshot import periodic_snapshots
+
+    results, _ = full
+    out, dest, said = tmp_path / "study", tmp_path / "state", []
+    with periodic_snapshots(out, dest, 0.05, log=said.append):
+        time.sleep(0.2)  # before the study made its folder: reported and retried, never raised
+        run_study(_spec(), ToyApp(), out, **quiet)
+    assert any("failed" in line for line in said) and said[-1].startswith("snapshot (final)")
+    assert json.loads((dest / "results.json").read_text())["records"] == results["records"]
+    with pytest.raises(KeyboardInterrupt), periodic_snapshots(out, tmp_path / "stopped", 60, log=said.append):
+        raise KeyboardInterrupt  # Ctrl-C: the last state is still written
+    assert (tmp_path / "stopped" / "spec.json").exists()
+
+
+def test_cli_snapshot_every_needs_a_folder_and_positive_minutes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for extra in (["--snapshot-every", "5"], ["--snapshot", str(tmp_path / "s"), "--snapshot-every", "0"]):
+        done = subprocess.run([sys.executable, "run.py", "pde", "study", "pde-smoke", "--out", str(tmp_path / "o"),
+                               *extra], cwd=root, capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and "expected minutes > 0 with --snapshot FOLDER" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "o").exists()
