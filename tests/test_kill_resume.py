@@ -32,6 +32,13 @@ def _run(argv, timeout=300) -> float:
     return time.perf_counter() - start
 
 
+def _wait_for(process, ready, timeout=120):
+    """Poll until `ready()`, the process ends, or `timeout` seconds pass."""
+    start = time.perf_counter()
+    while process.poll() is None and not ready() and time.perf_counter() - start < timeout:
+        time.sleep(0.01)
+
+
 def _kill_then_finish(argv, resume_argv, seed, duration, started, kills=2, finished=None):
     """Start argv, SIGKILL it `kills` times (rerunning resume_argv), then finish it unless `finished()` says a
     rerun already completed it. It must hit a running process, or the test would not test an interruption.
@@ -46,8 +53,7 @@ def _kill_then_finish(argv, resume_argv, seed, duration, started, kills=2, finis
         process = subprocess.Popen([sys.executable, "run.py", *command], cwd=ROOT, env=ENV,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         began = time.perf_counter()
-        while process.poll() is None and not started():
-            time.sleep(0.005)
+        _wait_for(process, started)
         time.sleep(rng.uniform(0.0, 0.2) * max(0.0, duration - (time.perf_counter() - began)))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
@@ -161,12 +167,6 @@ def _tiny_study_spec(tmp_path, dataset) -> Path:
     path = tmp_path / "study.json"
     path.write_text(json.dumps(spec))
     return path
-
-
-def _wait_for(process, ready, timeout=120):
-    start = time.perf_counter()
-    while process.poll() is None and not ready() and time.perf_counter() - start < timeout:
-        time.sleep(0.01)
 
 
 @pytest.mark.timeout(600)
