@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The one command a session with a lent GPU runs as it is, from the repository root (carry .whl):
 #   bash benchmarks/gpu_command.sh
-# 1. installs the wheels in .whl/ (benchmarks/download_wheels.sh fills it) the image lacks;
+# 1. installs the wheels in .whl/ (benchmarks/download_wheels.sh) the image lacks;
 # 2. python run.py bench gpu: compute-sanitizer synccheck+memcheck on a small case of every kernel,
 #    pytest -m gpu, then the benchmarks, each section in its own process, rows saved as they finish.
-# Everything goes under $OUT (gpu_command.log, pip.log, bench-gpu/). DRY_RUN=1: the same steps on the
-# CPU at tiny sizes (Triton interpreter; no install unless .whl/ exists). BUDGET_S: bench seconds (420).
+# All under $OUT (gpu_command.log, pip.log, bench-gpu/, gpu_check_sections.tar.gz). DRY_RUN=1: the same
+# steps on the CPU at tiny sizes (Triton interpreter). BUDGET_S: bench seconds (420).
 set -u
 OUT="${OUT:-runs/gpu-command}"
 mkdir -p "$OUT"
@@ -27,3 +27,6 @@ else
   python run.py bench gpu --out "$OUT/bench-gpu" --budget-s "${BUDGET_S:-420}" 2>&1 | tee -a "$LOG"
 fi
 log "bench gpu exit ${PIPESTATUS[0]}"
+# A device call brings back 8 files at most: the sections' rows and logs go as one archive
+S="$OUT/bench-gpu/gpu_check_sections"
+[ -d "$S" ] && tar -czf "$OUT/gpu_check_sections.tar.gz" -C "$OUT/bench-gpu" gpu_check_sections && rm -rf "$S"

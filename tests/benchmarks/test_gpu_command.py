@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,8 @@ def test_dry_run_writes_everything_under_OUT(tmp_path):
     assert "bench gpu exit 0" in log
     result = json.loads((tmp_path / "bench-gpu" / "gpu_check.json").read_text())
     assert result["complete"] and result["sections"]["sanitizer"]["status"] == "ok"
+    # what a device call brings back: at most 8 files, none deeper than two folders under $OUT
+    files = [path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file()]
+    assert len(files) <= 8 and all(len(path.parts) <= 3 for path in files), files
+    with tarfile.open(tmp_path / "gpu_check_sections.tar.gz") as archive:
+        assert "gpu_check_sections/sanitizer.json" in archive.getnames()
