@@ -18,7 +18,7 @@ if ls .whl/*.whl > /dev/null 2>&1; then
     || { log "resolved install failed; installing every wheel without deps"; \
          python -m pip install --no-index --no-deps .whl/*.whl >> "$OUT/pip.log" 2>&1 || log "pip failed: see pip.log"; }
 fi
-python -c "import neuralop, sigpy, pywt, optuna" >> "$LOG" 2>&1 && log "libraries importable" \
+python -c "import neuralop, sigpy, pywt, optuna, nilearn" >> "$LOG" 2>&1 && log "libraries importable" \
   || log "some library is missing (its sections record the skip)"
 if [ "${DRY_RUN:-0}" = 1 ]; then
   export TRITON_INTERPRET=1

@@ -146,7 +146,19 @@ def materialise(model: nn.Module, example: torch.Tensor) -> nn.Module:
     with torch.no_grad():
         model(example.to(next(model.parameters()).device))
     model.train(training)
+    _forget_cached_grids(model)
     return model
+
+
+def _forget_cached_grids(model: nn.Module) -> None:
+    """Drop the coordinate grids neuraloperator's grid embeddings cached during a forward.
+
+    GridEmbedding2D/ND keep `_grid` as plain tensors (not buffers) and reuse them while the resolution is
+    unchanged, whatever the input's device: after a dry forward on the CPU, `model.to("cuda")` leaves them
+    behind and the next forward fails in torch.cat (seen on the H200, 2026-12-04). Rebuilt on next use."""
+    for module in model.modules():
+        if hasattr(module, "_grid") and hasattr(module, "_res"):
+            module._grid, module._res = None, None
 
 
 def trained_grids(model: nn.Module) -> list:

@@ -159,6 +159,7 @@ GPU_TESTS = {"test_gpu_16bit_close_to_fp32_reference", "test_gpu_fp32_precision_
              "test_gpu_planar_16bit_dft_close_to_fft", "test_gpu_auto_dispatch_picks_triton",
              "test_gpu_one_pass_scratch_reuse_bitwise_across_program_counts",
              "test_cuda_matches_cpu",  # the Navier–Stokes solver, no Triton
+             "test_gpu_model_equals_its_cpu_self_and_trains",  # tests/pde/experiments/test_models.py
              # tests/common/test_timing.py: CUDA-graph timing of plain torch operations, no Triton
              "test_replay_reruns_the_captured_kernels",
              "test_uncapturable_variant_falls_back_to_per_call_and_the_stream_stays_usable",
@@ -193,6 +194,25 @@ def _walk_pytest_gpu(rec):
     # test_gpu_auto_dispatch_picks_triton: monarch_multiply → the same kernels (its self-check of a forward
     # compares the call's own output: no other launch)
     monarch_multiply_triton(empty(100, 256), empty(16, 16, 16), empty(16, 16, 16))
+    _walk_gpu_model_test()
+
+
+def _walk_gpu_model_test():
+    """test_gpu_model_equals_its_cpu_self_and_trains: every kind's FNO at (32, 24), forward and backward,
+    every Monarch multiply dispatched to the (recording) kernels as on a GPU (without AMP, as `_walk_steps`)."""
+    import os
+
+    from pde.experiments.models import TRANSFORMS, build_fno
+
+    previous = os.environ.get("MONARCH_BACKEND")
+    os.environ["MONARCH_BACKEND"] = "triton"
+    try:
+        for kind in TRANSFORMS:
+            model = build_fno(kind, (8, 6), in_channels=3, out_channels=1, hidden_channels=8, n_layers=2,
+                              grid_size=(32, 24))
+            model(torch.randn(4, 3, 32, 24)).square().mean().backward()
+    finally:
+        os.environ.pop("MONARCH_BACKEND") if previous is None else os.environ.update(MONARCH_BACKEND=previous)
 
 
 def _gpu_marked_tests() -> set[str]:

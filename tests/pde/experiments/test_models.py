@@ -130,3 +130,36 @@ def test_uno_equals_neuralop_uno_at_initialisation(kind):
             expected, got = reference(x), learnable(x)
         assert got.shape == expected.shape == (2, 1, *grid)
         assert (got - expected).norm() / expected.norm() < 1e-5
+
+
+@pytest.mark.parametrize("kind", TRANSFORMS)
+def test_a_built_model_moves_to_another_device(kind):
+    """build_fno's dry forward on the CPU leaves nothing behind on it: moved to another device (the meta
+    device stands in for CUDA on a CPU machine), the model runs forward and backward there. neuraloperator's
+    grid embedding caches its grid as a plain tensor; kept, it broke every learnable kind on the H200."""
+    model = build_fno(kind, (8, 6), in_channels=3, out_channels=1, hidden_channels=4, n_layers=2, grid_size=(16, 12))
+    model.to("meta")
+    model(torch.randn(2, 3, 16, 12, device="meta")).sum().backward()
+    assert all(p.device.type == "meta" for p in model.parameters())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", TRANSFORMS)
+def test_gpu_model_equals_its_cpu_self_and_trains(kind):
+    """Built on the CPU (as the study engine builds it), moved to CUDA: the same outputs as on the CPU,
+    and one AMP training step gives finite gradients for every parameter."""
+    from common.training import autocast
+
+    torch.manual_seed(0)
+    model = build_fno(kind, (8, 6), in_channels=3, out_channels=1, hidden_channels=8, n_layers=2, grid_size=(32, 24))
+    x = torch.randn(4, 3, 32, 24)
+    with torch.no_grad():
+        expected = model(x)
+        got = model.to("cuda")(x.cuda()).cpu()
+    assert (got - expected).norm() / expected.norm() < 1e-3
+    device = torch.device("cuda")
+    with autocast(device, True):
+        loss = model(x.cuda()).float().square().mean()
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
