@@ -65,6 +65,7 @@ def build_fno(transform: str = "fft", n_modes=(16, 16), in_channels: int = 1, ou
                 hidden_channels=hidden_channels, n_layers=n_layers, **fno_kwargs)
     if monarch_channels:
         replace_channel_mixing(model, monarch_channel_blocks)
+    grids_follow_the_input(model)
     if transform != "fft" and grid is not None:
         materialise(model, torch.zeros(1, in_channels, *grid))
     return model
@@ -121,6 +122,7 @@ def build_uno(transform: str = "fft", n_modes=(16, 16), in_channels: int = 1, ou
         options.update(operator_block=functools.partial(FNOBlocks, conv_module=conv), integral_operator=conv)
     with contextlib.redirect_stdout(io.StringIO()):  # neuraloperator 2.0.0's UNO prints two lines per layer
         model = UNO(in_channels, out_channels, hidden_channels, n_layers=n_layers, **options)
+    grids_follow_the_input(model)
     if transform != "fft" and grid is not None:
         materialise(model, torch.zeros(1, in_channels, *grid))
     return model
@@ -146,19 +148,26 @@ def materialise(model: nn.Module, example: torch.Tensor) -> nn.Module:
     with torch.no_grad():
         model(example.to(next(model.parameters()).device))
     model.train(training)
-    _forget_cached_grids(model)
     return model
 
 
-def _forget_cached_grids(model: nn.Module) -> None:
-    """Drop the coordinate grids neuraloperator's grid embeddings cached during a forward.
+def grids_follow_the_input(model: nn.Module) -> nn.Module:
+    """Make neuraloperator's grid embeddings rebuild their cached coordinate grid when the input's device
+    or dtype differs from the cache's.
 
     GridEmbedding2D/ND keep `_grid` as plain tensors (not buffers) and reuse them while the resolution is
-    unchanged, whatever the input's device: after a dry forward on the CPU, `model.to("cuda")` leaves them
-    behind and the next forward fails in torch.cat (seen on the H200, 2026-12-04). Rebuilt on next use."""
+    unchanged, whatever the input's device: after any forward on the CPU (build_fno's dry forward, an
+    evaluation), `model.to("cuda")` leaves them behind and the next forward fails in torch.cat (seen on
+    the H200, 2026-12-04). A forward pre-hook per embedding drops a stale cache. Returns `model`."""
+    def drop_stale(module, args):
+        cached = module._grid
+        if cached is not None and args and (cached[0].device != args[0].device or cached[0].dtype != args[0].dtype):
+            module._grid, module._res = None, None
+
     for module in model.modules():
         if hasattr(module, "_grid") and hasattr(module, "_res"):
-            module._grid, module._res = None, None
+            module.register_forward_pre_hook(drop_stale)
+    return model
 
 
 def trained_grids(model: nn.Module) -> list:

@@ -252,6 +252,16 @@ class TransformSpectralConv(SpectralConv):
         return tuple(slices)
 
     def forward(self, x: torch.Tensor, output_shape=None, **kwargs):
+        """x (B, C_in, *grid) → (B, C_out, *out_grid). Under autocast (AMP) the transforms and the spectral
+        contraction run in float32 / complex64: autocast would run the materialised kinds' real matmuls in
+        float16, whose complex view on CUDA is complex32, which the next axis's complex64 transform refuses
+        (seen on the H200), and float16 rows would round away what the transforms learn."""
+        if x.device.type in ("cuda", "cpu") and torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                return self._forward(x if x.is_complex() else x.float(), output_shape)
+        return self._forward(x, output_shape)
+
+    def _forward(self, x: torch.Tensor, output_shape) -> torch.Tensor:
         grid = tuple(x.shape[2:])
         if self.grid_size is None:  # lazy: the first grid seen becomes the native one
             self._build_for(self._as_grid(grid, "input grid"))
@@ -370,7 +380,9 @@ class TransformSpectralConv(SpectralConv):
         row from its initial DFT row (the DFT row of its source frequency); a None target is a zero row."""
         cacheable = not torch.is_grad_enabled()
         key = key + (tuple(positions), tuple(targets))
-        versions = tuple(p._version for p in transform.parameters()) + tuple(id(p) for p in transform.parameters())
+        # the device too: model.to(device) keeps the Parameter objects (and their versions)
+        versions = (tuple(p._version for p in transform.parameters()) + tuple(id(p) for p in transform.parameters())
+                    + (str(transform.rows.device),))
         if cacheable and key in self._derived_cache and self._derived_cache[key][0] == versions:
             return self._derived_cache[key][1]
         learned = transform.kind_impl.matrix(transform)[positions]  # unscaled (k, n)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from monarch_core import TRANSFORM_KINDS, LearnableDFT, count_parameters
-from pde.experiments.models import TRANSFORMS, build_fno, materialise, parameter_counts, trained_grids
+from pde.experiments.models import TRANSFORMS, build_fno, build_uno, materialise, parameter_counts, trained_grids
 
 LEARNABLE = [k for k in TRANSFORM_KINDS if k != "fft"]
 CASES = [  # (n_modes, grid): 1-D, 2-D and 3-D, even and odd sizes (odd composite for Monarch)
@@ -133,11 +133,16 @@ def test_uno_equals_neuralop_uno_at_initialisation(kind):
 
 
 @pytest.mark.parametrize("kind", TRANSFORMS)
-def test_a_built_model_moves_to_another_device(kind):
-    """build_fno's dry forward on the CPU leaves nothing behind on it: moved to another device (the meta
-    device stands in for CUDA on a CPU machine), the model runs forward and backward there. neuraloperator's
-    grid embedding caches its grid as a plain tensor; kept, it broke every learnable kind on the H200."""
-    model = build_fno(kind, (8, 6), in_channels=3, out_channels=1, hidden_channels=4, n_layers=2, grid_size=(16, 12))
+@pytest.mark.parametrize("builder", [build_fno, build_uno])
+def test_a_model_that_ran_on_the_cpu_moves_to_another_device(kind, builder):
+    if builder is build_uno and kind != "fft":
+        pytest.skip("UNO's coarse layers derive transforms with data-dependent indexing the meta device lacks")
+    """A model that ran on the CPU (build_fno's dry forward, an evaluation) leaves nothing behind there:
+    moved to another device (the meta device stands in for CUDA on a CPU machine) it runs forward and
+    backward. neuraloperator's grid embedding caches its grid as a plain tensor; kept, it broke every
+    learnable kind on the H200."""
+    model = builder(kind, (8, 6), in_channels=3, out_channels=1, hidden_channels=4, n_layers=3, grid_size=(16, 12))
+    model(torch.randn(2, 3, 16, 12))
     model.to("meta")
     model(torch.randn(2, 3, 16, 12, device="meta")).sum().backward()
     assert all(p.device.type == "meta" for p in model.parameters())
@@ -153,11 +158,13 @@ def test_gpu_model_equals_its_cpu_self_and_trains(kind):
 
     torch.manual_seed(0)
     model = build_fno(kind, (8, 6), in_channels=3, out_channels=1, hidden_channels=8, n_layers=2, grid_size=(32, 24))
-    x = torch.randn(4, 3, 32, 24)
+    x, x_other = torch.randn(4, 3, 32, 24), torch.randn(4, 3, 40, 30)  # the native grid and a derived one
     with torch.no_grad():
-        expected = model(x)
-        got = model.to("cuda")(x.cuda()).cpu()
+        expected, expected_other = model(x), model(x_other)  # the derived transforms are cached on the CPU
+        model.to("cuda")
+        got, got_other = model(x.cuda()).cpu(), model(x_other.cuda()).cpu()
     assert (got - expected).norm() / expected.norm() < 1e-3
+    assert (got_other - expected_other).norm() / expected_other.norm() < 1e-3
     device = torch.device("cuda")
     with autocast(device, True):
         loss = model(x.cuda()).float().square().mean()
