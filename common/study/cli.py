@@ -92,7 +92,7 @@ def _handler(app_factory, presets: dict, application: str):
 
                 open_folder(spec, out, args.overwrite)
                 for cell in spec.cells:
-                    app.prepare(spec, cell)
+                    app.prepare(spec, cell, spec.device)
                 seconds = measure(app, spec, out, device=spec.device)
             print(f"study {spec.name}: {len(spec.methods)} methods × {len(spec.cells)} cell(s), "
                   f"seeds {list(spec.seeds)}")

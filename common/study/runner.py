@@ -87,7 +87,7 @@ class StudyApplication(Protocol):
     """
     val_metric: str
 
-    def prepare(self, spec: StudySpec, cell: dict) -> None: ...
+    def prepare(self, spec: StudySpec, cell: dict, device: str) -> None: ...
     def train(self, request: RunRequest, callback: Callable[[int, dict], bool]) -> None: ...
     def evaluate(self, spec: StudySpec, cell: dict, method: Method, params: dict, run_dir: Path | None,
                  device: str) -> dict: ...
@@ -383,7 +383,7 @@ def run_study(spec: StudySpec, app: StudyApplication, out, storage: str | None =
     storage = storage or f"sqlite:///{(out / 'tuning.sqlite3').resolve()}"
     for cell in spec.cells:
         log(f"preparing data: {spec.cell_label(cell)}")
-        app.prepare(spec, cell)
+        app.prepare(spec, cell, device)
     tunings = {}
     for cell in spec.cells:
         if "tune_with" in cell:

@@ -143,9 +143,10 @@ class MriStudyApp:
 
         return tuple(open_slices(self._folder(p, track), [scan], None, p["echo"], p["format"]).slice_shape(scan))
 
-    def prepare(self, spec, cell: dict) -> None:
+    def prepare(self, spec, cell: dict, device: str) -> None:
         """Make (simulated data) or check (a given folder) the data of every track of the spec, their
-        splits and, for simulated data, the cell's stored mask; draw the cell's training-mask pools."""
+        splits and, for simulated data, the cell's stored mask; draw the cell's training-mask pools.
+        device: unused (the simulation runs on the CPU, in worker processes)."""
         from mri.recon.study_data import check_splits, ensure_mask_pools, ensure_track, sim_config
         from mri.recon.training import detect_format
 

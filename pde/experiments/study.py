@@ -91,8 +91,9 @@ def matched_modes(spec, cell: dict, target_method: str, values: dict) -> tuple:
     return best[1]
 
 
-def _ensure(entry: dict, base: Path | None = None) -> Path:
-    """The dataset file of a problem entry, generated (or subsampled) first when it is missing."""
+def _ensure(entry: dict, device: str = "cpu") -> Path:
+    """The dataset file of a problem entry, generated (on `device`: auto, cpu, cuda…) or subsampled first
+    when it is missing."""
     path = Path(entry["dataset"])
     if path.exists():
         return path
@@ -101,7 +102,9 @@ def _ensure(entry: dict, base: Path | None = None) -> Path:
 
         options = dict(entry["generate"])
         preset = configure(options.pop("preset"), **{k: v for k, v in options.items() if k != "seed"})
-        return generate(preset, path, seed=options.get("seed", 0), progress=True)
+        from common.device import resolve_device
+
+        return generate(preset, path, seed=options.get("seed", 0), device=resolve_device(device), progress=True)
     if "subsample_of" in entry:
         from pde.data.subsample import subsample_dataset
 
@@ -114,7 +117,8 @@ class PdeStudyApp:
     """`StudyApplication` for the FNO studies (see the module docstring)."""
     val_metric = "val_rel_l2"
 
-    def prepare(self, spec, cell) -> None:
+    def prepare(self, spec, cell, device: str) -> None:
+        """Generate (on `device`: the study's, e.g. the GPU of ns-gpu) or subsample every missing dataset."""
         problem = {**spec.problem, **{k: v for k, v in cell.items() if k != "tune_with"}}
         models = {m.options.get("model", problem.get("model", "fno")) for m in spec.methods}
         if "uno" in models and problem.get("eval_datasets"):  # transfer.resize_fno moves every conv to one grid
@@ -123,7 +127,7 @@ class PdeStudyApp:
                               hint="drop eval_datasets, or evaluate UNO checkpoints with `pde eval --grid`")
         entries = [problem, *problem.get("eval_datasets", {}).values()]
         for entry in sorted(entries, key=lambda e: "subsample_of" in e):  # generated files before their copies
-            _ensure(entry)
+            _ensure(entry, device)
 
     def train(self, request, callback) -> None:
         from common.study.runner import schedule_settings

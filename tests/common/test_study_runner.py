@@ -62,7 +62,7 @@ class ToyApp:
     def __init__(self):
         self.trained = []
 
-    def prepare(self, spec, cell):
+    def prepare(self, spec, cell, device):
         pass
 
     def train(self, request, callback):
