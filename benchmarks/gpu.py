@@ -160,6 +160,9 @@ def section_kernels_tuned(ctx) -> dict:
         else:
             os.environ[AUTOTUNE_ENV] = before
     result["notes"].append(f"two-pass kernels autotuned ({AUTOTUNE_ENV}=1); budget {cfg['tuned_budget_s']} s")
+    from monarch_core.kernels import block_gemm
+
+    result["autotuned_configs"] = block_gemm.tuned_configs()  # what the heuristic tiles could learn from
     return result
 
 

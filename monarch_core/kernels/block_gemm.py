@@ -227,6 +227,15 @@ def _tuned(kernel_name: str):
     return triton.autotune(configs=_configs(), key=_KEY, prune_configs_by={"early_config_prune": _prune})(kernel)
 
 
+def tuned_configs() -> dict:
+    """{kernel: {autotune key: chosen config}} of the autotuned kernels called so far in this process (what
+    a GPU run's autotuning found, to compare with `_heuristic`'s tiles); empty without autotuning."""
+    if _tuned.cache_info().currsize == 0:
+        return {}
+    return {name: {str(key): str(config) for key, config in getattr(_tuned(name), "cache", {}).items()}
+            for name in _KERNELS}
+
+
 def _stride_key(*inner_strides: int) -> int:
     """Bit i set when inner stride i is 1 (part of the autotune key)."""
     return sum(1 << i for i, st in enumerate(inner_strides) if st == 1)
