@@ -29,12 +29,13 @@ from .dft import dft_matrix, dft_monarch, dft_rows, resample_rows, signed_freque
 from .factors import factor_pair, square_layout
 from .learnable_dft import LearnableDFT
 from .linear import MonarchLinear
+from .matrix_reuse import reused_matrices
 from .multiply import monarch_multiply, monarch_multiply_adjoint, monarch_multiply_torch, monarch_to_dense
 from .projection import project, project_to_layout
 from .transform_kinds import TRANSFORM_KINDS, TransformKind, transform_kind
 
 __all__ = [
-    "BACKEND_ENV", "LearnableDFT", "TRANSFORM_KINDS", "TransformKind", "dft_rows", "resample_rows",
+    "BACKEND_ENV", "LearnableDFT", "TRANSFORM_KINDS", "TransformKind", "dft_rows", "resample_rows", "reused_matrices",
     "signed_frequencies", "transform_kind", "MonarchLinear", "count_parameters", "dft_matrix", "dft_monarch",
     "factor_pair", "monarch_cost", "monarch_multiply", "monarch_multiply_adjoint", "monarch_multiply_torch",
     "monarch_to_dense", "project", "project_to_layout", "resolve_backend", "square_layout", "transform_cost",

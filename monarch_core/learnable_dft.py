@@ -14,7 +14,9 @@ Adam/AdamW treat real and imaginary parts as independent reals, as the Monarch a
 
 Speed: a Monarch transform whose matmul needs at most transform_kinds.MATERIALISE_FLOP_RATIO times the
 factored cost (and whose matrix is not huge) is applied as one matmul with its (m, n) matrix,
-materialised from the factors once per call (two gathers and one broadcast product, differentiably);
+materialised from the factors once per call (two gathers and one broadcast product, differentiably), or
+once per block of `reused_matrices` (a model's forward pass that applies it many times; there the matmul
+may cost up to transform_kinds.MATERIALISE_FLOP_RATIO_REUSED times the factored multiply-adds);
 otherwise the factored `monarch_multiply`. Dense is always a matmul; fft and diag use torch.fft.
 
 Resolution transfer: `resized(n_new)` resamples every kept row (a function of the input position)
@@ -26,6 +28,7 @@ import torch
 from torch import nn
 
 from .dft import NORMS, dft_scale, resample_rows, row_indices, signed_frequencies
+from .matrix_reuse import matrix_of
 from .transform_kinds import transform_kind
 
 
@@ -88,8 +91,9 @@ class LearnableDFT(nn.Module):
         return self.kind_impl.factors(self)
 
     def matrix(self) -> torch.Tensor:
-        """The current (m, n) complex matrix T (scale included), so that forward(x) = x @ T.T."""
-        return self.kind_impl.matrix(self) * self.scale
+        """The current (m, n) complex matrix T (scale included), so that forward(x) = x @ T.T; built once
+        per block of `monarch_core.reused_matrices` (one forward pass of a model that applies T many times)."""
+        return matrix_of(self, lambda: self.kind_impl.matrix(self) * self.scale)
 
     def parameter_count(self) -> int:
         """Number of real trainable parameters."""

@@ -25,6 +25,7 @@ from torch import nn
 from .cost import monarch_cost
 from .dft import dft_monarch, dft_rows, unscaled_norm
 from .factors import factor_pair
+from .matrix_reuse import reusing_matrices
 from .multiply import monarch_multiply, monarch_multiply_adjoint
 from .projection import project_to_layout
 
@@ -37,6 +38,9 @@ from .projection import project_to_layout
 # (s = 1024, 16 kept rows: ratio 0.48) 2.6x the FFT FNO's factored, 0.95x materialised. The ratio, not n,
 # decides: an earlier n ≤ 512 cap sent few-row transforms of long axes to the slower factored path.
 MATERIALISE_FLOP_RATIO = 2.0
+# Inside `reused_matrices` (one build serves every call of a forward pass) the build is paid once, so the
+# matmul may cost more multiply-adds than the factored multiply and still win.
+MATERIALISE_FLOP_RATIO_REUSED = 8.0
 MATERIALISE_MAX_ELEMENTS = 2**22
 
 _REGISTRY: dict[str, "TransformKind"] = {}
@@ -205,7 +209,8 @@ class MonarchKind(TransformKind):
         if t.m * t.n > MATERIALISE_MAX_ELEMENTS:
             return False
         b1, b2, kept = t.w1.shape[0], t.w1.shape[1], t.w2.shape[1]
-        return t.m * t.n <= MATERIALISE_FLOP_RATIO * (b1 * b2 * b2 + b2 * kept * b1)
+        ratio = MATERIALISE_FLOP_RATIO_REUSED if reusing_matrices() else MATERIALISE_FLOP_RATIO
+        return t.m * t.n <= ratio * (b1 * b2 * b2 + b2 * kept * b1)
 
     def factors(self, t) -> tuple:
         return torch.view_as_complex(t.w1), torch.view_as_complex(t.w2)

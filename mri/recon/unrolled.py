@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from monarch_core import reused_matrices
+
 from mri.recon.complex_channels import to_channels, to_complex
 from mri.recon.fourier import Fourier2d
 from mri.recon.sense import SenseOp
@@ -105,6 +107,11 @@ class UnrolledNet(nn.Module):
 
     def forward(self, kspace: torch.Tensor, maps: torch.Tensor, mask: torch.Tensor | None = None,
                 physics: dict | None = None) -> torch.Tensor:
+        # A and Aᴴ run 2·steps (gradient) or 2·steps·cg_iters (MoDL) times: build the transforms' matrices once
+        with reused_matrices():
+            return self._unrolled(kspace, maps, mask, physics)
+
+    def _unrolled(self, kspace, maps, mask, physics) -> torch.Tensor:
         if self.needs_physics:
             from mri.recon.mismatch_sense import MismatchSenseOp
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from common.errors import ConfigError, FormatError
+from monarch_core import reused_matrices
 
 #: Defaults per equation: the FNO paper's choices (n_modes in neuraloperator's centred count).
 PROBLEM_DEFAULTS = {
@@ -82,10 +83,11 @@ class Predictor(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.autoregressive:
             frames, window = [], x
-            for _ in range(self.t_out):
-                frame = self.model(window)  # (B, 1, S, S)
-                frames.append(frame)
-                window = torch.cat([window[:, 1:], frame.to(window.dtype)], dim=1)
+            with reused_matrices():  # t_out calls of the same transforms: build their matrices once
+                for _ in range(self.t_out):
+                    frame = self.model(window)  # (B, 1, S, S)
+                    frames.append(frame)
+                    window = torch.cat([window[:, 1:], frame.to(window.dtype)], dim=1)
             return torch.cat(frames, dim=1)
         if self.x_normalizer is not None:
             x = self.x_normalizer.transform(x)
