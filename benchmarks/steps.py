@@ -19,6 +19,8 @@ markdown, so it says where the time goes.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from benchmarks.cli import STEP_MODELS
@@ -77,8 +79,10 @@ def fno_step(kind: str, device, amp: bool = False, settings: dict | None = None,
     return _training_step(model, loss, device, amp, (LearnableDFT,)), model
 
 
-def mri_step(kind: str, device, amp: bool = False, settings: dict | None = None, seed: int = 0):
-    """One training step of "unrolled-<kind>" (mri.recon.models) on simulated slices: kspace and maps
+def mri_step(kind: str, device, amp: bool = False, settings: dict | None = None, seed: int = 0,
+             family: str = "unrolled"):
+    """One training step of "<family>-<kind>" (mri.recon.models: unrolled, or modl for CG data consistency,
+    whose every step applies A and Aᴴ cg_iters times) on simulated slices: kspace and maps
     (batch, coils, grid, grid) complex64, a random mask (batch, grid, grid) at acceleration ≈ 4 with a
     fully sampled 8×8 centre, targets (batch, grid, grid) complex64; complex L1 loss."""
     from mri.recon.losses import reconstruction_loss
@@ -88,7 +92,7 @@ def mri_step(kind: str, device, amp: bool = False, settings: dict | None = None,
     s = {**MRI_SETTINGS, **(settings or {})}
     b, c, g = s["batch"], s["coils"], s["grid"]
     torch.manual_seed(seed)
-    model = build_model(f"unrolled-{kind}", (g, g), s["scale"]).to(device)
+    model = build_model(f"{family}-{kind}", (g, g), s["scale"]).to(device)
     gen = torch.Generator().manual_seed(seed)
     maps = torch.randn(b, c, g, g, dtype=torch.complex64, generator=gen)
     maps = maps / maps.abs().pow(2).sum(dim=1, keepdim=True).sqrt()  # Σ_c |S_c|² = 1, as ESPIRiT maps
@@ -104,7 +108,7 @@ def mri_step(kind: str, device, amp: bool = False, settings: dict | None = None,
     return _training_step(model, loss, device, amp, (LearnableDFT,)), model
 
 
-BUILDERS = {"fno": fno_step, "mri": mri_step}
+BUILDERS = {"fno": fno_step, "mri": mri_step, "modl": functools.partial(mri_step, family="modl")}
 
 
 def build_steps(device, models=MODELS, kinds=None, amp: bool = False, settings: dict | None = None):
@@ -242,7 +246,7 @@ def steps_markdown(result: dict, title: str) -> str:
             f"steps.\n\nCommand: `{env['command']}`\n\n"
             f"FNO: batch {fno['batch']}, width {fno['hidden_channels']}, {fno['grid']}², n_modes {tuple(fno['n_modes'])}, "
             f"{fno['n_layers']} layers, {fno['in_channels']} → {fno['out_channels']} channels, Adam. "
-            f"MRI: unrolled-<kind>, scale {mri['scale']}, batch {mri['batch']}, {mri['grid']}², {mri['coils']} coils, "
+            f"MRI: unrolled-<kind> (modl: modl-<kind>, CG data consistency), scale {mri['scale']}, batch {mri['batch']}, {mri['grid']}², {mri['coils']} coils, "
             f"Adam. One step = zero_grad + forward + loss + backward + optimiser step.\n\n"
             + table + "\n## Goals\n\n" + goals)
     for key, ops in result.get("profiles", {}).items():
