@@ -170,3 +170,28 @@ def test_gpu_model_equals_its_cpu_self_and_trains(kind):
         loss = model(x.cuda()).float().square().mean()
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+
+
+def test_an_autoregressive_rollout_builds_each_transform_once(monkeypatch):
+    """The NS rollout (one FNO call per predicted frame) builds each Monarch matrix once per forward pass,
+    and predicts what it predicts without the reuse."""
+    import contextlib
+
+    import pde.experiments.problems as problems
+    from monarch_core.transform_kinds import transform_kind
+
+    torch.manual_seed(0)
+    model = build_fno("monarch", (8, 6), in_channels=3, out_channels=1, hidden_channels=4, n_layers=2, grid_size=(16, 16))
+    predictor = problems.Predictor(model, autoregressive=True, t_out=4)
+    x = torch.randn(2, 3, 16, 16)
+    impl = type(transform_kind("monarch"))
+    builds, real_matrix = [], impl.matrix
+    monkeypatch.setattr(impl, "matrix", lambda self, t: builds.append(1) or real_matrix(self, t))
+    reused = predictor(x)
+    transforms = sum(1 for m in model.modules() if isinstance(m, LearnableDFT) and m.kind == "monarch")
+    assert len(builds) == transforms
+    monkeypatch.setattr(problems, "reused_matrices", contextlib.nullcontext)
+    builds.clear()
+    plain = predictor(x)
+    assert len(builds) == 4 * transforms
+    assert (reused - plain).norm() / plain.norm() < 1e-5
