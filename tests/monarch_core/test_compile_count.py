@@ -212,7 +212,10 @@ def _walk_gpu_model_test():
                               grid_size=(32, 24))
             model(torch.randn(4, 3, 32, 24)).square().mean().backward()
     finally:
-        os.environ.pop("MONARCH_BACKEND") if previous is None else os.environ.update(MONARCH_BACKEND=previous)
+        if previous is None:
+            del os.environ["MONARCH_BACKEND"]
+        else:
+            os.environ["MONARCH_BACKEND"] = previous
 
 
 def _gpu_marked_tests() -> set[str]:
