@@ -12,6 +12,8 @@
                budget: CG-SENSE, L1-wavelet (random shifts) and, as references, BART's own `pics -l1` /
                `-l2`; the L1-wavelet without random shifts as a control. No training: CPU-minutes; needs the
                `bart` executable.
+    mri-msense the Monarch paper's mSENSE against dSENSE at 512×160 (SKM-TEA-like slices, exact track, 4× and
+               8×), both beside the zero-filled SENSE they start from; transform_lr tuned; 5 seeds.
     mri-gpu    one GPU: 128², 8 coils, 32 / 4 / 16 subjects × 8 slices, both tracks at 2×, 4× and 8×, and the
                oracle-physics FFT model (known delay and B0 in A) as a control with the FFT model's settings.
     mri-smoke  the same code path in well under a minute on a CPU (32², 2 seeds, 2 trials, 2 epochs): tests
@@ -125,6 +127,28 @@ def mri_cpu_baselines() -> StudySpec:
               "BART's pics -l1 / -l2 run through BART itself on the same slices.")
 
 
+def mri_msense() -> StudySpec:
+    # issue 21 item 6: the Monarch paper's mSENSE against dSENSE at its point of comparison — 512×160 slices
+    # (SKM-TEA's), zero-filled SENSE with one learned inverse DFT per axis: Monarch 57,472 real parameters,
+    # dense 575,488 — and both against the zero-filled SENSE (exact IFFT) they start from. Only transforms are
+    # learned, so transform_lr is the one knob (weight decay does not apply to transforms).
+    return _spec(
+        "mri-msense",
+        problem={"sim_preset": "skmtea-like", "sim_overrides": {"slices": 8, "n_train": 16, "n_val": 2, "n_test": 10},
+                 "batch_size": 4, "masks": "random", "mask_pool": 64, "min_test_volumes": 10, "sample": "volume"},
+        cells=[{"track": "exact", "acceleration": a} for a in (4.0, 8.0)],
+        methods=[{"name": "dsense", "label": "dSENSE (dense IDFT)", "role": "baseline", "knobs": ["transform_lr"],
+                  "options": {"model": "dsense"}},
+                 {"name": "msense", "label": "mSENSE (Monarch IDFT)", "knobs": ["transform_lr"],
+                  "options": {"model": "msense"}},
+                 {"name": "zf", "label": "zero-filled SENSE", "role": "baseline", "trained": False, "knobs": [],
+                  "options": {"classical": "zf"}}],
+        comparisons=[{"method": "msense", "baseline": "dsense"}, {"method": "msense", "baseline": "zf"},
+                     {"method": "dsense", "baseline": "zf"}],
+        tuning=CPU_TUNING, stopping=CPU_STOPPING,
+        notes="mSENSE vs dSENSE at 512×160 (issue 21 item 6): parameters and the PSNR gap with two-level intervals.")
+
+
 def mri_gpu() -> StudySpec:
     return _spec(
         "mri-gpu",
@@ -159,7 +183,7 @@ def mri_smoke() -> StudySpec:
 
 
 PRESETS = {"mri-cpu": mri_cpu, "mri-cpu-mismatch": mri_cpu_mismatch, "mri-cpu-baselines": mri_cpu_baselines,
-           "mri-gpu": mri_gpu, "mri-smoke": mri_smoke,
+           "mri-msense": mri_msense, "mri-gpu": mri_gpu, "mri-smoke": mri_smoke,
            "cpu": mri_cpu, "gpu": mri_gpu}  # the short names: the CPU study and the one-GPU study
 
-__all__ = ["PRESETS", "mri_cpu", "mri_cpu_baselines", "mri_cpu_mismatch", "mri_gpu", "mri_smoke"]
+__all__ = ["PRESETS", "mri_cpu", "mri_cpu_baselines", "mri_cpu_mismatch", "mri_gpu", "mri_msense", "mri_smoke"]

@@ -207,8 +207,8 @@ def test_every_preset_is_a_valid_spec_with_the_declared_comparisons():
         assert spec.application == "mri" and spec.metric == "psnr" and spec.statistic == "difference"
         names = {m.name for m in spec.methods}
         pairs = {(c.method, c.baseline) for c in spec.comparisons}
-        if not any(m.trained for m in spec.methods):
-            continue  # mri-cpu-baselines: below
+        if not any(m.trained for m in spec.methods) or name == "mri-msense":
+            continue  # mri-cpu-baselines, mri-msense: below
         assert ("modl-fft", "cg-sense") in pairs
         learned = {k for k in names if k in ("modl-monarch", "modl-dense", "modl-diag")}
         assert learned and {(k, "modl-fft") for k in learned} <= pairs
@@ -238,6 +238,33 @@ def test_every_preset_is_a_valid_spec_with_the_declared_comparisons():
     assert set(baselines.space["wavelet"].choices) >= {"haar", "db4"}
     goals = {(c.method, c.baseline): c.goal for c in baselines.comparisons}
     assert goals[("l1-wavelet", "bart-l1")] == -1.0  # issue 21: within 1 dB of BART's pics -l1
+    msense = PRESETS["mri-msense"]()  # issue 21 item 6: mSENSE vs dSENSE at 512×160, equal budgets
+    assert msense.method("msense").knobs == msense.method("dsense").knobs == ("transform_lr",)
+    assert ("msense", "dsense") in {(c.method, c.baseline) for c in msense.comparisons}
+    assert len(msense.seeds) >= 5 and msense.tuning == cpu.tuning
+
+
+def test_msense_has_ten_times_fewer_transform_parameters_than_dsense_at_512_by_160():
+    from mri.recon.models import build_model
+
+    counts = {name: sum(p.numel() for p in build_model(name, (512, 160), "small").parameters())
+              for name in ("msense", "dsense")}
+    assert counts == {"msense": 57472, "dsense": 575488}  # 2·Σ n·(b1 + b2) and 2·Σ n² real parameters
+
+
+@pytest.mark.slow
+def test_the_msense_preset_runs_end_to_end_at_a_tiny_size(tmp_path):
+    """mri-msense's methods and comparisons on the smoke data (32², 2 seeds, 2 trials): every comparison gets a
+    two-level interval over both seeds, and the report counts mSENSE's transform parameters below dSENSE's."""
+    smoke, spec = PRESETS["mri-smoke"]().to_dict(), PRESETS["mri-msense"]().to_dict()
+    spec["problem"] = {**smoke["problem"], "data_root": str(tmp_path / "data")}
+    spec.update(cells=smoke["cells"], seeds=[0, 1], tuning=smoke["tuning"], stopping=smoke["stopping"], device="cpu")
+    results = run_study(StudySpec.from_dict(spec), MriStudyApp(), tmp_path / "out", log=lambda text: None)
+    cell = next(iter(results["cells"].values()))
+    for comparison in cell["comparisons"]:
+        assert comparison["result"]["method"] == "two-level bootstrap" and comparison["result"]["n_seeds"] == 2
+    params = {name: cell["methods"][name]["info"]["parameters"]["transform"] for name in ("msense", "dsense", "zf")}
+    assert 0 == params["zf"] < params["msense"] < params["dsense"]
 
 
 @pytest.mark.slow
