@@ -13,7 +13,7 @@ written to the results as soon as it ends (a run cut short still leaves what it 
   fno_steps      FNO training step per transform kind at 64² (width 20, batch 20, AMP) — benchmarks.steps;
                  skipped with the reason when neuraloperator is missing
   ns_generation  Navier–Stokes solver throughput (pde.data.bench.ns_throughput)
-  mri_steps      unrolled MRI training step per kind (AMP) — benchmarks.steps
+  mri_steps      unrolled and MoDL MRI training steps per kind (AMP) — benchmarks.steps
 A global budget (--budget-s) skips what is left once spent (the kernel sizes one by one).
 
 --dry-run runs the same code at tiny sizes on the CPU (Triton only under TRITON_INTERPRET=1; GPU-only
@@ -236,24 +236,24 @@ def section_dft(ctx) -> dict:
     return {"rows": rows, "skipped": skipped, "notes": notes}
 
 
-def _steps(ctx, model: str) -> dict:
+def _steps(ctx, models: tuple) -> dict:
     from benchmarks import steps
 
-    if model == "fno" and importlib.util.find_spec("neuralop") is None:
+    if "fno" in models and importlib.util.find_spec("neuralop") is None:
         raise Skip("neuraloperator is not installed: the FNO is neuralop's")
     device = ctx["device"]
     amp = device.type == "cuda"
-    result = steps.measure_steps(device, (model,), None, amp, ctx["cfg"]["step_rounds"], 2, ctx["cfg"]["steps"])
-    result["goals"] = [g for g in steps.goal_checks(result["rows"]) if g["model"] == model]
+    result = steps.measure_steps(device, models, None, amp, ctx["cfg"]["step_rounds"], 2, ctx["cfg"]["steps"])
+    result["goals"] = [g for g in steps.goal_checks(result["rows"]) if g["model"] in models]
     return result
 
 
 def section_fno_steps(ctx) -> dict:
-    return _steps(ctx, "fno")
+    return _steps(ctx, ("fno",))
 
 
 def section_mri_steps(ctx) -> dict:
-    return _steps(ctx, "mri")
+    return _steps(ctx, ("mri", "modl"))  # unrolled, and MoDL (the MRI studies' network: A in every CG step)
 
 
 def section_ns_generation(ctx) -> dict:
@@ -415,7 +415,7 @@ def markdown(result: dict) -> str:
                       *s.get("notes", []), "", kernels.kernel_table(s["rows"])]
             if s.get("skipped"):
                 lines.append(f"Skipped (budget): {', '.join(str(c['n']) + (' ' + c.get('dtype', '') + ' ' + c.get('pass', '')).rstrip() for c in s['skipped'])}")
-    for name, title in (("fno_steps", "FNO training step"), ("mri_steps", "Unrolled MRI training step")):
+    for name, title in (("fno_steps", "FNO training step"), ("mri_steps", "Unrolled and MoDL MRI training steps")):
         s = sections.get(name, {})
         if s.get("status") == "ok":
             lines += ["", f"## {title} (AMP {s['amp']}, settings {s['settings'][name.split('_')[0]]})", "",

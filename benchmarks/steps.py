@@ -109,6 +109,8 @@ def mri_step(kind: str, device, amp: bool = False, settings: dict | None = None,
 
 
 BUILDERS = {"fno": fno_step, "mri": mri_step, "modl": functools.partial(mri_step, family="modl")}
+#: the settings each model's step takes (MoDL: the unrolled network's, so the two rows compare)
+SETTINGS_OF = {"fno": "fno", "mri": "mri", "modl": "mri"}
 
 
 def build_steps(device, models=MODELS, kinds=None, amp: bool = False, settings: dict | None = None):
@@ -123,7 +125,7 @@ def build_steps(device, models=MODELS, kinds=None, amp: bool = False, settings: 
         for kind in kinds:
             key = f"{model_name}/{kind}"
             try:
-                step, model = BUILDERS[model_name](kind, device, amp, (settings or {}).get(model_name))
+                step, model = BUILDERS[model_name](kind, device, amp, (settings or {}).get(SETTINGS_OF[model_name]))
                 step()  # the first call also checks that the step runs at all
             except Exception as error:  # e.g. neuraloperator missing, or a kind that fails under AMP
                 errors[key] = f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
