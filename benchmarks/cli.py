@@ -7,7 +7,8 @@ stays fast.
 #: sections of `bench gpu`, in run order (benchmarks.gpu runs them)
 GPU_SECTIONS = ("sanitizer", "pytest_gpu", "ceilings", "kernels", "kernels_tuned", "dft", "fno_steps", "ns_generation", "mri_steps")
 #: training steps `bench steps` can time (benchmarks.steps)
-STEP_MODELS = ("fno", "mri", "modl")
+STEP_MODELS = ("fno", "mri", "modl", "ns")
+DEFAULT_STEP_MODELS = ("fno", "mri", "modl")  # ns (a 40-frame rollout per step) on request: minutes on a CPU
 
 from common.bench_results import add_result_options  # noqa: E402  (no torch: --help stays fast)
 
@@ -69,8 +70,9 @@ def register(bench):
     p = bench.add_parser("steps", help="training-step time of the FNO and the unrolled MRI network per transform "
                          "kind, side by side (ratios to fft)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--models", nargs="+", default=list(STEP_MODELS), choices=STEP_MODELS,
-                   help="which training steps to time: the FNO, the unrolled MRI network, its MoDL (CG) variant")
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_STEP_MODELS), choices=STEP_MODELS,
+                   help="which training steps to time: the FNO, the unrolled MRI network, its MoDL (CG) variant, "
+                        "the FNO's 40-frame Navier–Stokes rollout (ns)")
     p.add_argument("--kinds", nargs="+", default=None, help="transform kinds (default: all of TRANSFORM_KINDS)")
     p.add_argument("--amp", action="store_true", help="float16 autocast with loss scaling (CUDA only)")
     p.add_argument("--rounds", type=int, default=10, help="timed interleaved rounds (median reported)")

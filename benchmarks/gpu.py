@@ -10,7 +10,7 @@ written to the results as soon as it ends (a run cut short still leaves what it 
                  bandwidth counting x read once + y written once + the factors
   dft            the Monarch DFT through the kernels (complex64 ieee/tf32x3, bf16 and fp16 planes) against
                  torch.fft (cuFFT) complex64 at n = 256 and 1024, with the error against torch.fft
-  fno_steps      FNO training step per transform kind at 64² (width 20, batch 20, AMP) — benchmarks.steps;
+  fno_steps      FNO training step per transform kind at 64² (width 20, batch 20, AMP), and its 40-frame NS rollout — benchmarks.steps;
                  skipped with the reason when neuraloperator is missing
   ns_generation  Navier–Stokes solver throughput (pde.data.bench.ns_throughput)
   mri_steps      unrolled and MoDL MRI training steps per kind (AMP) — benchmarks.steps
@@ -52,7 +52,7 @@ FULL = {"sizes": (256, 1024, 4096, 16384), "elements": 2 ** 25, "dtypes": ("floa
         "sanitizer_timeout": 90, "tuned_sizes": (1024, 4096), "tuned_budget_s": 60.0}
 DRY = {"sizes": (64, 256), "elements": 2 ** 12, "dtypes": ("float32", "bfloat16"), "rounds": 2,
        "dft_sizes": (64, 256), "dft_elements": 2 ** 12, "copy_bytes": 8 << 20, "matmul_size": 256,
-       "steps": {"fno": {"batch": 2, "grid": 32, "n_modes": (8, 8), "n_layers": 1},
+       "steps": {"fno": {"batch": 2, "grid": 32, "n_modes": (8, 8), "n_layers": 1, "t_out": 3},
                  "mri": {"batch": 1, "grid": 32, "coils": 2, "scale": "tiny"}},
        "step_rounds": 2, "ns": ((32, 2, 5),), "pytest_timeout": 0, "sanitizer_timeout": 300,
        "tuned_sizes": (64,), "tuned_budget_s": 30.0}
@@ -249,7 +249,7 @@ def _steps(ctx, models: tuple) -> dict:
 
 
 def section_fno_steps(ctx) -> dict:
-    return _steps(ctx, ("fno",))
+    return _steps(ctx, ("fno", "ns"))  # one FNO step, and ns-gpu's 40-frame rollout step (its epoch: 50 of them)
 
 
 def section_mri_steps(ctx) -> dict:
@@ -415,7 +415,7 @@ def markdown(result: dict) -> str:
                       *s.get("notes", []), "", kernels.kernel_table(s["rows"])]
             if s.get("skipped"):
                 lines.append(f"Skipped (budget): {', '.join(str(c['n']) + (' ' + c.get('dtype', '') + ' ' + c.get('pass', '')).rstrip() for c in s['skipped'])}")
-    for name, title in (("fno_steps", "FNO training step"), ("mri_steps", "Unrolled and MoDL MRI training steps")):
+    for name, title in (("fno_steps", "FNO training step and its NS rollout step"), ("mri_steps", "Unrolled and MoDL MRI training steps")):
         s = sections.get(name, {})
         if s.get("status") == "ok":
             lines += ["", f"## {title} (AMP {s['amp']}, settings {s['settings'][name.split('_')[0]]})", "",

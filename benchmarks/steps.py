@@ -7,6 +7,10 @@ Two models, every kind of `monarch_core.TRANSFORM_KINDS` (fft, dense, monarch, d
   mri   the unrolled network "unrolled-<kind>" of mri.recon.models at the training defaults (scale
         "small", batch 4) on simulated 64² slices with 6 coils (the protocol-cpu preset's shape),
         complex L1 loss
+  modl  the same with CG data consistency ("modl-<kind>", the MRI studies' network)
+  ns    the fno model's whole Navier–Stokes rollout as `pde study ns-gpu` trains it (pde's Predictor:
+        t_out = 40 frames, one FNO call each on the last 10): n_train / batch of these steps are one
+        epoch of that study (`--models ns`; not in the default list: ~40 FNO steps each)
 Inputs are random tensors of the right shapes (speed does not depend on the values). The optimiser is
 Adam with the training engine's parameter groups, the step the engine's (common.training.autocast +
 LossScaler, so --amp on CUDA is the AMP training step). All steps are timed interleaved round by round
@@ -23,7 +27,7 @@ import functools
 
 import torch
 
-from benchmarks.cli import STEP_MODELS
+from benchmarks.cli import DEFAULT_STEP_MODELS
 from common.bench_results import refuse_overwrite, write_results
 from common.device import resolve_device
 from common.environment import describe_environment
@@ -33,11 +37,13 @@ from common.timing import interleaved_times
 #: the Navier–Stokes FNO of the paper comparison (pde's defaults)
 FNO_SETTINGS = {"batch": 20, "hidden_channels": 20, "grid": 64, "n_modes": (24, 22), "n_layers": 4,
                 "in_channels": 10, "out_channels": 1}
+#: the rollout of the FNO paper's ν = 1e-3 setting (10 → 40 frames), on fno's network
+NS_T_OUT = 40
 #: mri training's defaults (batch 4, scale "small") on the protocol-cpu preset's slices (64², 6 coils)
 MRI_SETTINGS = {"batch": 4, "grid": 64, "coils": 6, "scale": "small"}
 #: (model, kind compared with fft, maximum time ratio)
 GOALS = (("fno", "monarch", 1.15), ("mri", "monarch", 1.3))
-MODELS = STEP_MODELS
+MODELS = DEFAULT_STEP_MODELS
 
 
 def _training_step(model, loss_of_batch, device: torch.device, amp: bool, transform_types: tuple):
@@ -108,9 +114,32 @@ def mri_step(kind: str, device, amp: bool = False, settings: dict | None = None,
     return _training_step(model, loss, device, amp, (LearnableDFT,)), model
 
 
-BUILDERS = {"fno": fno_step, "mri": mri_step, "modl": functools.partial(mri_step, family="modl")}
-#: the settings each model's step takes (MoDL: the unrolled network's, so the two rows compare)
-SETTINGS_OF = {"fno": "fno", "mri": "mri", "modl": "mri"}
+def ns_step(kind: str, device, amp: bool = False, settings: dict | None = None, seed: int = 0):
+    """One training step of the Navier–Stokes rollout (see module docstring) for transform `kind`, on fno_step's
+    network: inputs (batch, in_channels, grid, grid), targets (batch, t_out, grid, grid); the loss is pde's
+    (relative L2 of each predicted frame, summed)."""
+    from pde.experiments.problems import Predictor
+
+    s = {**FNO_SETTINGS, **(settings or {})}
+    t_out = int(s.pop("t_out", NS_T_OUT))
+    _, fno = fno_step(kind, device, amp, s, seed)
+    model = Predictor(fno, autoregressive=True, t_out=t_out)
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(s["batch"], s["in_channels"], s["grid"], s["grid"], generator=gen).to(device)
+    y = torch.randn(s["batch"], t_out, s["grid"], s["grid"], generator=gen).to(device)
+
+    def loss(net):
+        pred = net(x).float()
+        return ((pred - y).flatten(2).norm(dim=2) / y.flatten(2).norm(dim=2)).sum()
+
+    from monarch_core import LearnableDFT
+
+    return _training_step(model, loss, device, amp, (LearnableDFT,)), model
+
+
+BUILDERS = {"fno": fno_step, "mri": mri_step, "modl": functools.partial(mri_step, family="modl"), "ns": ns_step}
+#: the settings each model's step takes (MoDL: the unrolled network's, ns: the FNO's, so the rows compare)
+SETTINGS_OF = {"fno": "fno", "mri": "mri", "modl": "mri", "ns": "fno"}
 
 
 def build_steps(device, models=MODELS, kinds=None, amp: bool = False, settings: dict | None = None):

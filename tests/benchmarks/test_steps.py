@@ -37,3 +37,14 @@ def test_a_missed_goal_is_profiled_against_fft():
     assert any("_fft_" in o["op"] for o in steps.profile_steps(
         {"fft": steps.mri_step("fft", torch.device("cpu"), settings=TINY["mri"])[0]}, "cpu", calls=1)["fft"])
 
+
+
+def test_the_ns_rollout_step_predicts_t_out_frames_and_trains_the_fno():
+    """bench steps' ns model: the whole autoregressive rollout of pde's Predictor, one FNO call per frame."""
+    settings = {**TINY["fno"], "t_out": 3}
+    step, predictor = steps.ns_step("monarch", torch.device("cpu"), settings=settings)
+    x = torch.randn(2, steps.FNO_SETTINGS["in_channels"], settings["grid"], settings["grid"])
+    assert predictor(x).shape == (2, 3, settings["grid"], settings["grid"])
+    before = [p.detach().clone() for p in predictor.parameters()]
+    step()
+    assert all(not torch.equal(a, p) for a, p in zip(before, predictor.parameters()) if p.requires_grad)
