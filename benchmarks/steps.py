@@ -276,7 +276,8 @@ def steps_markdown(result: dict, title: str) -> str:
             f"AMP {result['amp']}. Median of {result['rounds']} interleaved rounds after {result['warmup']} warm-up "
             f"steps.\n\nCommand: `{env['command']}`\n\n"
             f"FNO: batch {fno['batch']}, width {fno['hidden_channels']}, {fno['grid']}², n_modes {tuple(fno['n_modes'])}, "
-            f"{fno['n_layers']} layers, {fno['in_channels']} → {fno['out_channels']} channels, Adam. "
+            f"{fno['n_layers']} layers, {fno['in_channels']} → {fno['out_channels']} channels, Adam "
+            f"(ns: that FNO rolled out over {fno.get('t_out', NS_T_OUT)} frames, one call each). "
             f"MRI: unrolled-<kind> (modl: modl-<kind>, CG data consistency), scale {mri['scale']}, batch {mri['batch']}, {mri['grid']}², {mri['coils']} coils, "
             f"Adam. One step = zero_grad + forward + loss + backward + optimiser step.\n\n"
             + table + "\n## Goals\n\n" + goals)
