@@ -14,9 +14,8 @@ log() { echo "[gpu_command $(date -u +%T)] $*" | tee -a "$LOG"; }
 log "start; python $(python -c 'import sys; print(sys.version.split()[0])')"
 nvidia-smi >> "$LOG" 2>&1 || log "no nvidia-smi"
 if ls .whl/*.whl > /dev/null 2>&1; then
-  python -m pip install --no-index --find-links .whl neuraloperator sigpy PyWavelets optuna > "$OUT/pip.log" 2>&1 \
-    || { log "resolved install failed; installing every wheel without deps"; \
-         python -m pip install --no-index --no-deps .whl/*.whl >> "$OUT/pip.log" 2>&1 || log "pip failed: see pip.log"; }
+  # --no-deps: neuraloperator lists wandb, which nothing here imports (a resolved install fails on it)
+  python -m pip install --no-index --no-deps .whl/*.whl > "$OUT/pip.log" 2>&1 || log "pip failed: see pip.log"
 fi
 python -c "import neuralop, sigpy, pywt, optuna, nilearn" >> "$LOG" 2>&1 && log "libraries importable" \
   || log "some library is missing (its sections record the skip)"
