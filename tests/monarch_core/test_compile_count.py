@@ -10,9 +10,10 @@ recorders, the launch-time device query (`support.gpu_sm_count`) answering 132 S
 support check answering "supported": the tiles, grids, program counts and autotune configs are the ones a
 GPU call would pick. Walked: every bench section that reaches the kernels (sanitizer cases, kernels,
 kernels_tuned with autotuning on, dft) at the FULL sizes and the calls of every `gpu`-marked test (fast
-test), plus one training step of every transform kind of fno_steps / mri_steps (slow test: ~40 s of CPU
-model steps; measured 8 compiles: the dispatcher's self-check probe and the complex64 multiplies of the
-Monarch transforms at n = 64). ns_generation launches no Triton kernel.
+test), plus one training step of every transform kind of fno_steps / mri_steps (slow test: FNO, its NS
+rollout, unrolled and MoDL MRI; measured 0 compiles of their own since 2026-12-04: the MRI networks' 64-point
+Monarch transforms are materialised inside `reused_matrices`, and the rest reuse keys the bench sections
+compile; before, 8). ns_generation launches no Triton kernel.
 """
 import ast
 import inspect
