@@ -239,7 +239,7 @@ def section_dft(ctx) -> dict:
 def _steps(ctx, models: tuple) -> dict:
     from benchmarks import steps
 
-    if "fno" in models and importlib.util.find_spec("neuralop") is None:
+    if {"fno", "ns"} & set(models) and importlib.util.find_spec("neuralop") is None:
         raise Skip("neuraloperator is not installed: the FNO is neuralop's")
     device = ctx["device"]
     amp = device.type == "cuda"

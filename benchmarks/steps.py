@@ -63,26 +63,37 @@ def _training_step(model, loss_of_batch, device: torch.device, amp: bool, transf
     return step
 
 
-def fno_step(kind: str, device, amp: bool = False, settings: dict | None = None, seed: int = 0):
-    """One FNO training step (see module docstring) for transform `kind`; needs neuraloperator.
-    Inputs x (batch, in_channels, grid, grid), targets y (batch, out_channels, grid, grid)."""
-    from monarch_core import LearnableDFT
+def _fno(kind: str, device, s: dict, seed: int):
+    """fno's network for transform `kind` at settings `s` (FNO_SETTINGS keys), seeded; needs neuraloperator."""
     from pde import build_fno
 
-    s = {**FNO_SETTINGS, **(settings or {})}
     torch.manual_seed(seed)
-    model = build_fno(kind, n_modes=s["n_modes"], in_channels=s["in_channels"], out_channels=s["out_channels"],
-                      hidden_channels=s["hidden_channels"], n_layers=s["n_layers"],
-                      grid_size=(s["grid"], s["grid"])).to(device)
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(s["batch"], s["in_channels"], s["grid"], s["grid"], generator=gen).to(device)
-    y = torch.randn(s["batch"], s["out_channels"], s["grid"], s["grid"], generator=gen).to(device)
+    return build_fno(kind, n_modes=s["n_modes"], in_channels=s["in_channels"], out_channels=s["out_channels"],
+                     hidden_channels=s["hidden_channels"], n_layers=s["n_layers"],
+                     grid_size=(s["grid"], s["grid"])).to(device)
 
-    def loss(net):  # pde's training loss: relative L2 of each predicted frame, summed (LpLoss, reduction sum)
+
+def _frame_l2_step(model, x, y, device, amp: bool):
+    """The training step of `model` on (x, y) with pde's loss: relative L2 of each predicted frame, summed
+    (LpLoss, reduction sum)."""
+    from monarch_core import LearnableDFT
+
+    def loss(net):
         pred = net(x).float()
         return ((pred - y).flatten(2).norm(dim=2) / y.flatten(2).norm(dim=2)).sum()
 
-    return _training_step(model, loss, device, amp, (LearnableDFT,)), model
+    return _training_step(model, loss, device, amp, (LearnableDFT,))
+
+
+def fno_step(kind: str, device, amp: bool = False, settings: dict | None = None, seed: int = 0):
+    """One FNO training step (see module docstring) for transform `kind`; needs neuraloperator.
+    Inputs x (batch, in_channels, grid, grid), targets y (batch, out_channels, grid, grid)."""
+    s = {**FNO_SETTINGS, **(settings or {})}
+    model = _fno(kind, device, s, seed)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(s["batch"], s["in_channels"], s["grid"], s["grid"], generator=gen).to(device)
+    y = torch.randn(s["batch"], s["out_channels"], s["grid"], s["grid"], generator=gen).to(device)
+    return _frame_l2_step(model, x, y, device, amp), model
 
 
 def mri_step(kind: str, device, amp: bool = False, settings: dict | None = None, seed: int = 0,
@@ -122,19 +133,11 @@ def ns_step(kind: str, device, amp: bool = False, settings: dict | None = None, 
 
     s = {**FNO_SETTINGS, **(settings or {})}
     t_out = int(s.pop("t_out", NS_T_OUT))
-    _, fno = fno_step(kind, device, amp, s, seed)
-    model = Predictor(fno, autoregressive=True, t_out=t_out)
+    model = Predictor(_fno(kind, device, s, seed), autoregressive=True, t_out=t_out)
     gen = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(s["batch"], s["in_channels"], s["grid"], s["grid"], generator=gen).to(device)
     y = torch.randn(s["batch"], t_out, s["grid"], s["grid"], generator=gen).to(device)
-
-    def loss(net):
-        pred = net(x).float()
-        return ((pred - y).flatten(2).norm(dim=2) / y.flatten(2).norm(dim=2)).sum()
-
-    from monarch_core import LearnableDFT
-
-    return _training_step(model, loss, device, amp, (LearnableDFT,)), model
+    return _frame_l2_step(model, x, y, device, amp), model
 
 
 BUILDERS = {"fno": fno_step, "mri": mri_step, "modl": functools.partial(mri_step, family="modl"), "ns": ns_step}

@@ -49,6 +49,7 @@ def matrix_of(module: torch.nn.Module, build: Callable[[], torch.Tensor]) -> tor
     key = (id(module), torch.is_grad_enabled())
     versions = tuple(p._version for p in module.parameters())
     hit = cache.get(key)
-    if hit is None or hit[0] != versions or hit[1] is not module:
+    if hit is None or hit[0] != versions:
+        # the entry holds the module: alive for the whole block, its id cannot be taken by another object
         hit = cache[key] = (versions, module, build())
     return hit[2]
