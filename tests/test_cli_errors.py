@@ -172,6 +172,12 @@ CLI_CASES = [
      r"cannot make the folder .*some.txt: .*some.txt is a file, not a folder"),
     ("mri train out under file", cli("mri", "train", "--data", "{r}/mri", "--model", "msense", "--epochs", "1",
                                      "--out", "{r}/some.txt/runs"), r"--out .*some.txt is a file, not a folder"),
+    ("study --partial alone", cli("mri", "study", "mri-smoke", "--out", "{r}/o/s1", "--partial"),
+     r"--partial only qualifies --report-only\nhint: add --report-only"),
+    ("study report of an unfinished study", cli("pde", "study", "pde-smoke", "--out", "{r}/o/s2", "--report-only"),
+     r"holds no results.json: the study has not finished\nhint: .*pass --partial"),
+    ("study partial report of no study", cli("pde", "study", "pde-smoke", "--out", "{r}/o/s3", "--report-only", "--partial"),
+     r"s3 holds no study\nhint: pass the study folder with --out"),
 ]
 
 

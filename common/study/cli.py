@@ -64,6 +64,9 @@ def _handler(app_factory, presets: dict, application: str):
         command = "python run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         if args.report_only:  # the report says how the results were made, then how it was rewritten
             command = f"{_study_command(sys.argv[1:])}   # the study\n{command}   # this report"
+        if args.partial and not args.report_only:
+            raise ConfigError("--partial only qualifies --report-only",
+                              hint="add --report-only to report what the study folder holds so far")
         if args.snapshot_every is not None and (not args.snapshot or not args.snapshot_every > 0):
             raise ConfigError(f"--snapshot-every {args.snapshot_every}: expected minutes > 0 with --snapshot FOLDER",
                               hint="e.g. --snapshot benchmarks/state/NAME --snapshot-every 30")
@@ -102,9 +105,18 @@ def _handler(app_factory, presets: dict, application: str):
             import json
 
             path = out / "results.json"
-            if not path.exists():
-                raise ConfigError(f"{out} holds no results.json", hint="run the study first (without --report-only)")
-            results = json.loads(path.read_text())
+            if args.partial:  # what the folder holds now, while the study runs or between sessions
+                from .results import collect
+
+                if not (out / "spec.json").exists():
+                    raise ConfigError(f"{out} holds no study", hint="pass the study folder with --out")
+                results = collect(spec, out, app.val_metric, storage=args.storage)
+            elif not path.exists():
+                raise ConfigError(f"{out} holds no results.json: the study has not finished",
+                                  hint="run the study first (without --report-only), or pass --partial to report "
+                                       "what it holds so far")
+            else:
+                results = json.loads(path.read_text())
         else:
             from contextlib import nullcontext
 
@@ -139,7 +151,7 @@ def _study_command(argv: list) -> str:
             skip = False
         elif arg == "--results-stem":
             skip = True
-        elif arg not in ("--report-only", "--overwrite") and not arg.startswith("--results-stem="):
+        elif arg not in ("--report-only", "--partial", "--overwrite") and not arg.startswith("--results-stem="):
             kept.append(arg)
     return "python run.py " + " ".join(shlex.quote(a) for a in kept)
 
@@ -163,6 +175,8 @@ def register_study(group, app_factory, presets: dict, application: str) -> None:
                    "default: SQLite in the study folder)")
     p.add_argument("--tune-only", action="store_true", help="stop after tuning (workers sharing --storage)")
     p.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
+    p.add_argument("--partial", action="store_true", help="with --report-only: report what the study folder "
+                   "holds now (finished runs, tuning so far), the study may keep running; marked partial")
     p.add_argument("--results-stem", metavar="STEM", help="also write benchmarks/results/STEM.{md,json,png}")
     p.add_argument("--snapshot", metavar="FOLDER", help="write OUT's portable state (no checkpoints of finished "
                    "runs; small enough to commit) to FOLDER and stop; the study may keep running meanwhile")

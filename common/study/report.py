@@ -54,10 +54,13 @@ def markdown(results: dict, command: str | None = None) -> str:
     metric = spec["metric"]
     status = results["status"]
     lines = [f"# Study `{results['study']}` ({results['application']})", ""]
+    tuning_now = status.get("tuning_in_progress", [])
     if not status["complete"]:
         lines += [f"**Partial result**: {len(status['missing'])} final run(s) not finished "
-                  f"({', '.join(status['missing'][:6])}{' …' if len(status['missing']) > 6 else ''}). "
-                  "Rerun the same command to resume.", ""]
+                  f"({', '.join(status['missing'][:6])}{' …' if len(status['missing']) > 6 else ''})"
+                  + (f"; tuning still under way in cell(s) {', '.join(f'`{c}`' for c in tuning_now)}, whose "
+                     "chosen points are each method's best trial so far, not a choice" if tuning_now else "")
+                  + ". Rerun the study's command to resume.", ""]
     env = results.get("environment", {})
     lines += [f"Created {results['created']}; Python {env.get('python')}, torch {env.get('torch')}, "
               f"{env.get('machine')}, device `{spec['device']}`, {spec['threads']} thread(s) per run.", ""]
@@ -69,7 +72,9 @@ def markdown(results: dict, command: str | None = None) -> str:
     tuning_line = (f"- Tuning: {t['trials']} Optuna trials per tuned method (TPE, {t['pruner']} pruning from epoch "
                    f"{t['min_epochs']}, ≤ {t['epochs']} epochs each); a choice in the outer {t['edge']:.0%} (log "
                    f"scale) of its range widens it by a decade with {t['extra_trials']} more trials for every method "
-                   f"(≤ {t['max_widenings']} times). Selection on validation only." if tuned else
+                   f"(≤ {t['max_widenings']} times). Selection on validation only. Trials (pruned) count the finished "
+                   "trials, the budget; \"+ n failed\" are trials a kill interrupted (their parameters ran again) "
+                   "or that raised, not counted." if tuned else
                    "- No tuning: every method runs at the same fixed options (an untuned comparison; the tuned, "
                    "equal-budget one is `run.py <application> study`).")
     lines += ["## Design", "",
@@ -86,6 +91,10 @@ def markdown(results: dict, command: str | None = None) -> str:
         lines += [spec["notes"], ""]
     for label, cell in results["cells"].items():
         lines += [f"## Cell `{label}`", ""]
+        in_progress = cell.get("tuning") == "in progress"
+        if in_progress:
+            lines += [f"Tuning in progress (round {cell.get('widenings', 0)}: {cell.get('tuning_target')} finished "
+                      "trials per method): the chosen points and their bracketing are provisional.", ""]
         if cell.get("ranges"):
             lines += ["Search ranges (after widening): " + ", ".join(
                 _range_text(k, v) for k, v in cell["ranges"].items()) +
@@ -108,9 +117,15 @@ def markdown(results: dict, command: str | None = None) -> str:
             else:
                 bracket = ", ".join(f"{k}: {v}" for k, v in m["bracketing"].items()) or "–"
             conv = m["converged"]
-            conv_text = f"{conv['converged']}/{conv['runs']}" if conv else "no training"
+            conv_text = (f"{conv['converged']}/{conv['runs']}" if conv and conv["runs"] else "–" if conv
+                         else "no training")
             trials = m["trials"]
             trial_text = f"{trials['total']} ({trials['pruned']})" if trials["total"] else "–"
+            if trials.get("failed"):
+                trial_text += f" + {trials['failed']} failed"
+            if in_progress and not m["settings_from"] and m["chosen"]:
+                bracket = f"so far: {bracket}"
+                trial_text += f" of {cell.get('tuning_target')}"
             flops = m["info"].get("flops")
             lines.append(f"| {m['label']} | {value} | {_parameters_text(m['info'])} | "
                          f"{format(flops, '.3g') if flops else '–'} | {_fmt(m['seconds_per_epoch'], 3)} | "
@@ -149,7 +164,9 @@ def markdown(results: dict, command: str | None = None) -> str:
             verdict = "within" if p["within"] else "NOT within"
             lines += [f"Published {p['method']}: {p['published']:g} ({p['source']}); measured {p['measured']:.4g}, "
                       f"{p['ratio']:.2f}× — {verdict} {p['tolerance']:.0%}.", ""]
-    problems = status["unbracketed"] + [f"{u}: not every final run converged" for u in status["not_converged"]]
+    problems = ([f"tuning of cell `{c}` not finished" for c in tuning_now]
+                + ([f"{len(status['missing'])} final run(s) not finished"] if status["missing"] else [])
+                + status["unbracketed"] + [f"{u}: not every final run converged" for u in status["not_converged"]])
     lines += ["## What does not hold yet", ""]
     lines += [f"- {p}" for p in problems] or ["- Every tuned choice is interior and every final run converged."]
     lines.append("")

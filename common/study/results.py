@@ -107,13 +107,33 @@ def published_check(spec: StudySpec, methods: dict) -> list[dict]:
     return rows
 
 
-def collect(spec: StudySpec, out, val_metric: str) -> dict:
-    """The study's results.json document from the folder `out` (see the module docstring)."""
+def _tuning_of(spec: StudySpec, out: Path, label: str, storage: str | None) -> dict:
+    """A cell's finished tuning (OUT/tuning/<label>.json), else what its Optuna studies hold so far
+    (`common.study.tuning.tuning_progress`: "in_progress" set), else {} (not started)."""
+    finished = _read(out / "tuning" / f"{label}.json")
+    if finished is not None:
+        return finished
+    database = out / "tuning.sqlite3"
+    if storage is None and not database.exists():
+        return {}
+    from .tuning import tuning_progress
+
+    return tuning_progress(spec, label, storage or f"sqlite:///{database.resolve()}") or {}
+
+
+def collect(spec: StudySpec, out, val_metric: str, storage: str | None = None) -> dict:
+    """The study's results.json document from the folder `out` (see the module docstring); a study still
+    tuning reports each method's best trial so far (its cell's "tuning" is "in progress").
+
+    storage: the Optuna storage of a study tuned with --storage (default: SQLite in `out`)."""
     out = Path(out)
-    cells, records, missing = {}, [], []
+    cells, records, missing, tuning_now = {}, [], [], []
     for cell in spec.cells:
         label = spec.cell_label(cell)
-        tuning = _read(out / "tuning" / f"{spec.cell_label(spec.tuning_cell(cell))}.json") or {}
+        tuning_label = spec.cell_label(spec.tuning_cell(cell))
+        tuning = _tuning_of(spec, out, tuning_label, storage)
+        if tuning.get("in_progress") and tuning_label not in tuning_now:
+            tuning_now.append(tuning_label)
         methods = {}
         for method in spec.methods:
             runs = method_runs(spec, out, cell, method, val_metric)
@@ -123,8 +143,12 @@ def collect(spec: StudySpec, out, val_metric: str) -> dict:
             entry = {"role": method.role, "label": method.label or method.name, "trained": method.trained,
                      "options": method.options, "settings_from": method.settings_from,
                      "chosen": tuned.get("chosen"), "bracketing": tuned.get("bracketing", {}),
+                     # total: the budget spent (complete + pruned); failed: trials a kill interrupted, whose
+                     # parameters ran again (common.study.tuning), or that raised
                      "trials": {"complete": sum(t["state"] == "COMPLETE" for t in trials),
-                                "pruned": sum(t["state"] == "PRUNED" for t in trials), "total": len(trials)},
+                                "pruned": sum(t["state"] == "PRUNED" for t in trials),
+                                "total": sum(t["state"] in ("COMPLETE", "PRUNED") for t in trials),
+                                "failed": sum(t["state"] == "FAIL" for t in trials)},
                      "runs": runs}
             done = [r for r in runs if r["done"]]
             entry["summary"] = summary_of(runs) if done else {}
@@ -135,17 +159,21 @@ def collect(spec: StudySpec, out, val_metric: str) -> dict:
             seconds = [r["seconds_per_epoch"] for r in runs if r["seconds_per_epoch"]]
             entry["seconds_per_epoch"] = statistics.median(seconds) if seconds else None
             methods[method.name] = entry
-            missing += [f"{label}/{method.name}/seed-{r['seed']}" for r in runs if not r["done"]]
+            missing += [f"{label}/{method.name}" + (f"/seed-{r['seed']}" if method.trained else "")
+                        for r in runs if not r["done"]]
             for r in done:
                 for metric, values in r["per_sample"].items():
                     records += [{"cell": label, "method": method.name, "seed": r["seed"], "sample": i,
                                  "metric": metric, "value": float(v)} for i, v in enumerate(values)]
+        tuning_state = ("in progress" if tuning.get("in_progress") else "done" if tuning
+                        else "not started" if spec.tuned_methods() else "none")
         cells[label] = {"cell": cell, "ranges": tuning.get("ranges"), "widenings": tuning.get("rounds"),
+                        "tuning": tuning_state, "tuning_target": tuning.get("target"),
                         "methods": methods, "comparisons": compare_cell(spec, methods),
                         "published": published_check(spec, methods)}
-    unbracketed = [f"{label}/{m}: {k} at the {v}" for label, c in cells.items() for m, e in c["methods"].items()
-                   if e["settings_from"] is None for k, v in e["bracketing"].items()
-                   if v not in ("interior", "categorical")]
+    unbracketed = [f"{label}/{m}: {k} at the {v}" for label, c in cells.items() if c["tuning"] == "done"
+                   for m, e in c["methods"].items() if e["settings_from"] is None
+                   for k, v in e["bracketing"].items() if v not in ("interior", "categorical")]
     unconverged = [f"{label}/{m}" for label, c in cells.items() for m, e in c["methods"].items()
                    if e["converged"] and e["converged"]["converged"] < e["converged"]["runs"]]
     import torch
@@ -155,7 +183,8 @@ def collect(spec: StudySpec, out, val_metric: str) -> dict:
             "environment": {"python": platform.python_version(), "torch": torch.__version__,
                             "machine": platform.machine(), "processor": platform.processor() or None,
                             "threads": torch.get_num_threads()},
-            "status": {"complete": not missing, "missing": missing, "unbracketed": unbracketed,
+            "status": {"complete": not missing and not tuning_now, "missing": missing,
+                       "tuning_in_progress": tuning_now, "unbracketed": unbracketed,
                        "not_converged": unconverged},
             "cells": cells, "records": records}
 

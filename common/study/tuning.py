@@ -211,18 +211,48 @@ def tune(spec: StudySpec, cell_label: str, objectives: dict[str, Objective], sto
         rounds += 1
         anchor.set_user_attr("ranges", {k: _stored(v) for k, v in ranges.items()})
         anchor.set_user_attr("rounds", rounds)
+    return _summary(spec, methods, studies, ranges, rounds)
+
+
+def _summary(spec: StudySpec, methods: list, studies: dict, ranges: dict, rounds: int) -> dict:
+    """`tune`'s result from the methods' Optuna studies (see `tune`)."""
+    t = spec.tuning
     result = {"ranges": {k: _stored(v)[:2] if isinstance(v, Knob) else _stored(v) for k, v in ranges.items()},
               "rounds": rounds, "methods": {}}
     for method in methods:
-        study, best = studies[method.name], best_trial(studies[method.name])
+        study = studies.get(method.name)
+        best = best_trial(study) if study else None
         status = {k: _bracketing(best.params[k], ranges[k], t.edge) if best else "no completed trial"
                   for k in method.knobs}
         result["methods"][method.name] = {
             "chosen": dict(best.params) if best else None, "value": best.value if best else None,
             "bracketing": status,
             "trials": [{"number": tr.number, "state": tr.state.name, "params": dict(tr.params), "value": tr.value,
-                        "epochs": len(tr.intermediate_values)} for tr in study.get_trials(deepcopy=False)]}
+                        "epochs": len(tr.intermediate_values)} for tr in (study.get_trials(deepcopy=False)
+                                                                        if study else [])]}
     return result
 
 
-__all__ = ["tune", "tune_method", "run_trials", "open_study", "best_trial", "position", "edge_of", "widened", "Objective"]
+def tuning_progress(spec: StudySpec, cell_label: str, storage: str) -> dict | None:
+    """What the tuning of one cell holds so far, read from `storage` without running or creating
+    anything: `tune`'s result with each method's best trial *so far* as "chosen", plus "target" (the
+    finished trials every method needs in the round under way) and "in_progress": True. None when no
+    method of the cell has started."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = set(optuna.study.get_all_study_names(storage))
+    methods = spec.tuned_methods()
+    studies = {m.name: optuna.load_study(study_name=name, storage=storage) for m in methods
+               if (name := f"{spec.name}/{cell_label}/{m.name}") in names}
+    if not studies:
+        return None
+    anchor = studies.get(methods[0].name)
+    attrs = anchor.user_attrs if anchor else {}
+    ranges = {k: _loaded(v) for k, v in attrs.get("ranges", {}).items()} or dict(spec.space)
+    rounds = int(attrs.get("rounds", 0))
+    result = _summary(spec, methods, studies, ranges, rounds)
+    return {**result, "target": spec.tuning.trials + rounds * spec.tuning.extra_trials, "in_progress": True}
+
+
+__all__ = ["tune", "tune_method", "tuning_progress", "run_trials", "open_study", "best_trial", "position", "edge_of", "widened", "Objective"]

@@ -278,3 +278,63 @@ def test_two_worker_processes_give_the_results_of_one(study, tmp_path):
     assert parallel["records"] == results["records"]
     for name, method in results["cells"]["main"]["methods"].items():
         assert parallel["cells"]["main"]["methods"][name]["chosen"] == method["chosen"], name
+
+
+def test_a_partial_study_reports_what_it_holds_and_says_what_is_missing(study, tmp_path):
+    """Collected mid-way (the tuning summary not yet written, one final run unfinished), a study reports each
+    method's best trial so far from the Optuna storage, the finished seeds only, and lists what is missing."""
+    import shutil
+
+    from common.study.results import collect
+
+    spec, out, app, results = study
+    other = tmp_path / "study"
+    shutil.copytree(out, other)
+    (other / "results.json").unlink()
+    (other / "tuning" / "main.json").unlink()  # killed after the last trial, before the summary
+    (other / "runs" / "final" / "main" / "wide" / "seed-2" / "test.json").unlink()
+    partial = collect(spec, other, ToyApp.val_metric)
+    cell = partial["cells"]["main"]
+    assert cell["tuning"] == "in progress" and partial["status"]["tuning_in_progress"] == ["main"]
+    assert not partial["status"]["complete"] and partial["status"]["missing"] == ["main/wide/seed-2"]
+    finished = results["cells"]["main"]
+    for name, method in cell["methods"].items():  # the storage holds the finished history: the same choices
+        assert method["chosen"] == finished["methods"][name]["chosen"], name
+        assert method["trials"] == finished["methods"][name]["trials"], name
+    assert cell["methods"]["wide"]["summary"]["abs_error"]["n_seeds"] == 2
+    assert cell["tuning_target"] == spec.tuning.trials + cell["widenings"] * spec.tuning.extra_trials
+    assert partial["status"]["unbracketed"] == []  # provisional choices are not judged
+    text = markdown(partial)
+    assert "**Partial result**: 1 final run(s) not finished (main/wide/seed-2); tuning still under way" in text
+    assert "provisional" in text and "| so far: lr: " in text
+    assert "- tuning of cell `main` not finished" in text and "- 1 final run(s) not finished" in text
+    # nothing tuned yet: no choices, every final run missing, and nothing created in the folder
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "spec.json").write_text(json.dumps(spec.to_dict()))
+    nothing = collect(spec, empty, ToyApp.val_metric)
+    assert nothing["cells"]["main"]["tuning"] == "not started" and not (empty / "tuning.sqlite3").exists()
+    assert len(nothing["status"]["missing"]) == 3 * len(spec.seeds) + 1 and "main/ridge" in nothing["status"]["missing"]
+    assert "| – |" in markdown(nothing)
+
+
+def test_trial_counts_are_the_finished_budget_and_failed_trials_are_counted_apart(study, tmp_path):
+    import shutil
+
+    import optuna
+
+    from common.study.results import collect
+    from common.study.tuning import open_study
+
+    spec, out, app, results = study
+    other = tmp_path / "study"
+    shutil.copytree(out, other)
+    (other / "tuning" / "main.json").unlink()
+    storage = f"sqlite:///{(other / 'tuning.sqlite3').resolve()}"
+    killed = open_study(spec, "main", "wide", storage)
+    killed.tell(killed.ask(), state=optuna.trial.TrialState.FAIL)
+    cell = collect(spec, other, ToyApp.val_metric)["cells"]["main"]
+    before = results["cells"]["main"]["methods"]["wide"]["trials"]
+    assert cell["methods"]["wide"]["trials"] == {**before, "failed": before["failed"] + 1}
+    assert before["total"] == before["complete"] + before["pruned"]
+    assert " + 1 failed" in markdown(collect(spec, other, ToyApp.val_metric))
