@@ -49,7 +49,7 @@ def _parameters_text(info: dict) -> str:
     return f"{p:,}" if isinstance(p, int) else "–"
 
 
-def markdown(results: dict, command: str | None = None) -> str:
+def markdown(results: dict, command: str | None = None, tuning_figure: str | None = None) -> str:
     spec = results["spec"]
     metric = spec["metric"]
     status = results["status"]
@@ -89,6 +89,9 @@ def markdown(results: dict, command: str | None = None) -> str:
               "widened by the small-sample factor; seed-level t-interval beside it.", ""]
     if spec.get("notes"):
         lines += [spec["notes"], ""]
+    if tuning_figure:
+        lines += [f"Every tuning trial against each knob, with the chosen points and the edge bands: "
+                  f"[{tuning_figure}]({tuning_figure}).", ""]
     for label, cell in results["cells"].items():
         lines += [f"## Cell `{label}`", ""]
         in_progress = cell.get("tuning") == "in progress"
@@ -214,14 +217,90 @@ def plot(results: dict, path: Path) -> None:
     save_figure(fig, path, dpi=110)
 
 
+def _tuned_knobs(cell: dict) -> list[str]:
+    """The knobs some method of the cell tuned over a numeric range, in the cell's range order."""
+    return [k for k, v in (cell.get("ranges") or {}).items() if not isinstance(v, dict)
+            and any(k in t["params"] for m in cell["methods"].values() for t in m.get("trial_points", []))]
+
+
+def plot_tuning(results: dict, path: Path) -> bool:
+    """Where the tuning looked and what it chose: per cell (column) and numeric knob (row) every finished
+    trial's validation value against the knob (filled: complete, hollow: pruned), the chosen point (star),
+    the range's ends and its outer `edge` bands (grey), so that a reader sees each choice bracketed or
+    not. A method's values are on its own validation scale (a classical method's −PSNR beside a network's
+    loss): each row has one axis per scale, the methods that share the knob. False (nothing written) when
+    no cell has trials."""
+    cells = {label: c for label, c in results["cells"].items() if _tuned_knobs(c)}
+    if not cells:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    edge = results["spec"]["tuning"]["edge"]
+    n_rows = max(len(_tuned_knobs(c)) for c in cells.values())
+    fig, axes = plt.subplots(n_rows, len(cells), figsize=(5.5 * len(cells), 3.2 * n_rows), squeeze=False)
+    for column, (label, cell) in enumerate(cells.items()):
+        for row in range(n_rows):
+            ax = axes[row, column]
+            knobs = _tuned_knobs(cell)
+            if row >= len(knobs):
+                ax.axis("off")
+                continue
+            knob = knobs[row]
+            low, high = cell["ranges"][knob][:2]
+            span = math.log10(high / low)
+            for side in ((low, low * 10 ** (edge * span)), (high / 10 ** (edge * span), high)):
+                ax.axvspan(*side, color="0.9", zorder=0)
+            series = [(f"C{i % 10}", m, [t for t in m.get("trial_points", [])
+                                          if knob in t["params"] and t["value"] is not None])
+                      for i, m in enumerate(cell["methods"].values())]
+            series = [(c, m, pts) for c, m, pts in series if pts]
+            # a classical method's value (−PSNR) and a network's loss are two scales: a second axis for the
+            # negative ones where both meet in one row; a loss axis is logarithmic
+            negative = {id(m) for _, m, pts in series if all(t["value"] < 0 for t in pts)}
+            twin = ax.twinx() if negative and len(negative) < len(series) else None
+            for colour, m, points in series:
+                target = twin if twin is not None and id(m) in negative else ax
+                for state, face in (("COMPLETE", colour), ("PRUNED", "none")):
+                    xs = [t["params"][knob] for t in points if t["state"] == state]
+                    ys = [t["value"] for t in points if t["state"] == state]
+                    target.scatter(xs, ys, s=14, facecolors=face, edgecolors=colour,
+                                   label=m["label"] if state == "COMPLETE" else None)
+                complete = [t["value"] for t in points if t["state"] == "COMPLETE"]
+                if m.get("chosen") and knob in m["chosen"] and complete:
+                    target.scatter([m["chosen"][knob]], [min(complete)], marker="*", s=120, color=colour, zorder=5)
+                if id(m) not in negative:
+                    target.set_yscale("log")
+            ax.set(xscale="log", xlim=(low / 1.5, high * 1.5), xlabel=knob,
+                   title=f"{label}: {knob}" + (" (tuning in progress)" if cell.get("tuning") == "in progress"
+                                               else ""))
+            ax.set_ylabel("validation (lower is better)")
+            if twin is not None:
+                twin.set_ylabel("validation of the untrained methods")
+            handles = [h for a in (ax, twin) if a is not None for h in a.get_legend_handles_labels()[0]]
+            if handles:
+                ax.legend(handles=handles, fontsize=6, loc="upper right")
+    fig.suptitle("Tuning trials (filled: complete, hollow: pruned, star: chosen; grey: outer edge bands)", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+    return True
+
+
 def write_report(results: dict, out_dir, stem: str = "report", command: str | None = None) -> dict:
-    """OUT/<stem>.json, .md and .png from the results document; returns their paths."""
+    """OUT/<stem>.json, .md, .png (curves and intervals) and <stem>_tuning.png (`plot_tuning`, when the
+    study tuned anything) from the results document; returns their paths."""
     out_dir = Path(out_dir)
     paths = {kind: out_dir / f"{stem}.{kind}" for kind in ("json", "md", "png")}
     write_json_atomic(paths["json"], results)
-    write_text_atomic(paths["md"], markdown(results, command))
+    tuning_png = out_dir / f"{stem}_tuning.png"
+    tuned = plot_tuning(results, tuning_png)
+    if tuned:
+        paths["tuning_png"] = tuning_png
+    write_text_atomic(paths["md"], markdown(results, command, tuning_figure=tuning_png.name if tuned else None))
     plot(results, paths["png"])
     return paths
 
 
-__all__ = ["write_report", "markdown", "plot"]
+__all__ = ["write_report", "markdown", "plot", "plot_tuning"]

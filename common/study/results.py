@@ -149,6 +149,9 @@ def collect(spec: StudySpec, out, val_metric: str, storage: str | None = None) -
                                 "pruned": sum(t["state"] == "PRUNED" for t in trials),
                                 "total": sum(t["state"] in ("COMPLETE", "PRUNED") for t in trials),
                                 "failed": sum(t["state"] == "FAIL" for t in trials)},
+                     # every finished trial (a pruned one's value is its last reported validation value)
+                     "trial_points": [{k: t[k] for k in ("params", "value", "state", "epochs")} for t in trials
+                                      if t["state"] in ("COMPLETE", "PRUNED")],
                      "runs": runs}
             done = [r for r in runs if r["done"]]
             entry["summary"] = summary_of(runs) if done else {}

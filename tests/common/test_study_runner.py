@@ -232,6 +232,12 @@ def test_report_states_intervals_bracketing_and_convergence(study, tmp_path):
     assert "python run.py toy study" in text
     paths = write_report(results, tmp_path, "toy")
     assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())
+    # the tuning figure holds every finished trial, and the report links it
+    assert paths["tuning_png"].name == "toy_tuning.png" and "(toy_tuning.png)" in paths["md"].read_text()
+    for name, m in results["cells"]["main"]["methods"].items():
+        assert len(m["trial_points"]) == m["trials"]["total"], name
+    untuned = {**results, "cells": {"main": {**results["cells"]["main"], "ranges": {}}}}
+    assert "tuning_png" not in write_report(untuned, tmp_path / "untuned", "toy")
     # two deterministic methods compared: one "seed" each, so no seed-level interval, and the report says why
     import copy
 
