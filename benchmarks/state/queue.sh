@@ -15,6 +15,7 @@ export OMP_NUM_THREADS=1
 QUEUE="
 mri            cpu                mri-cpu               mri_study
 mri            mri-cpu-mismatch   mri-cpu-mismatch      mri_study_mismatch
+mri            mri-cpu-2x         mri-cpu-2x            mri_study_2x
 pde            ns-cpu             ns-cpu                pde_study_ns_cpu
 pde            burgers-cpu        burgers-cpu           pde_study_burgers
 mri            mri-msense         mri-msense            mri_study_msense

@@ -221,11 +221,13 @@ def test_every_preset_is_a_valid_spec_with_the_declared_comparisons():
     assert len(cpu.seeds) >= 5 and cpu.tuning.trials >= 20 and cpu.tuning.pruner == "successive-halving"
     assert cpu.problem["n_train_scans"] == 16 and {c["acceleration"] for c in cpu.cells} == {4.0, 8.0}
     # the follow-ups measure on mri-cpu's subjects with its budget, each tuned on the track it is evaluated on
-    mismatch, baselines = PRESETS["mri-cpu-mismatch"](), PRESETS["mri-cpu-baselines"]()
-    for follow_up in (mismatch, baselines):
+    mismatch, baselines, at_2x = PRESETS["mri-cpu-mismatch"](), PRESETS["mri-cpu-baselines"](), PRESETS["mri-cpu-2x"]()
+    for follow_up in (mismatch, baselines, at_2x):
         assert follow_up.problem == cpu.problem and follow_up.tuning == cpu.tuning
         assert not any("tune_with" in c for c in follow_up.cells)
     assert {c["track"] for c in mismatch.cells} == {"mismatch"}
+    assert at_2x.cells == [{"track": "exact", "acceleration": 2.0}] and at_2x.stopping == cpu.stopping
+    assert {m.name for m in at_2x.methods} == {"modl-fft", "modl-monarch", "cg-sense", "l1-wavelet"}
     assert mismatch.method("modl-fft-oracle").settings_from == "modl-fft"
     assert {("modl-fft-oracle", "modl-fft"), ("modl-monarch", "modl-fft-oracle")} <= {
         (c.method, c.baseline) for c in mismatch.comparisons}
