@@ -83,8 +83,10 @@ def markdown(results: dict, command: str | None = None, tuning_figure: str | Non
               f"- Schedule: {sched['kind']}" + (f" (×{sched['gamma']} every {sched['step_epochs']} epochs)"
                                                 if sched["kind"] == "step" else "") +
               f"; final runs stop when the best validation metric gained < {s['min_gain']:.0%} over the last "
-              f"{s['window']:.0%} of the epochs (from epoch {s['min_epochs']}), or at {s['max_epochs']} epochs "
-              "(not converged).",
+              f"{s['window']:.0%} of the epochs (from epoch {s['min_epochs']}"
+              + (f", and once the learning rate is ≤ {s.get('min_lr_factor', 0.1):g} of its peak"
+                 if sched["kind"] != "constant" else "")
+              + f"), or at {s['max_epochs']} epochs (not converged).",
               f"- Intervals: two-level paired bootstrap (seeds, then test samples within a seed), 95 %, arms "
               "widened by the small-sample factor; seed-level t-interval beside it.", ""]
     if spec.get("notes"):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common.stats import compare_methods, mean_se
 
-from .convergence import status
+from .convergence import finished, status
 from .spec import StudySpec
 
 
@@ -46,8 +46,11 @@ def method_runs(spec: StudySpec, out: Path, cell: dict, method, val_metric: str)
         result = _read(run_dir / "test.json")
         seconds = [r["seconds"] for r in records]
         elapsed = [sum(seconds[:i + 1]) for i in range(len(seconds))]  # training seconds at each epoch's end
-        runs.append({"seed": seed, "run_dir": str(run_dir.relative_to(out)), "done": result is not None,
-                     "convergence": status(curve, spec.stopping) if curve else None, "curve": curve,
+        # done: evaluated after the run finished by the current rule (a run evaluated after an earlier
+        # rule's stop is reopened by the runner; until then it is missing)
+        done = result is not None and finished(curve, spec.stopping, spec.schedule)
+        runs.append({"seed": seed, "run_dir": str(run_dir.relative_to(out)), "done": done,
+                     "convergence": status(curve, spec.stopping, spec.schedule) if curve else None, "curve": curve,
                      "elapsed": elapsed,
                      "seconds_per_epoch": statistics.median(seconds) if seconds else None,
                      "per_sample": (result or {}).get("per_sample", {}), "info": (result or {}).get("info", {}),

@@ -46,7 +46,7 @@ from typing import Callable, Protocol
 from common.errors import ConfigError, RunExistsError
 from common.files import make_folder, write_json_atomic
 
-from .convergence import converged, status
+from .convergence import converged, finished, status
 from .spec import Method, StudySpec
 
 
@@ -135,7 +135,8 @@ def open_folder(spec: StudySpec, out: Path, overwrite: bool) -> None:
     run with other EXECUTION_KEYS)."""
     path = out / "spec.json"
     if path.exists():
-        stored = json.loads(path.read_text())
+        # through from_dict: a field added since the folder was made reads as its default, not as a difference
+        stored = StudySpec.from_dict(json.loads(path.read_text())).to_dict()
         current = spec.to_dict()
         differ = sorted(k for k in set(stored) | set(current)
                         if k not in EXECUTION_KEYS and stored.get(k) != current.get(k))
@@ -176,15 +177,20 @@ def train_final(app: StudyApplication, spec: StudySpec, request: RunRequest) -> 
     """Train a final run until it converged by the spec's rule or reached its cap (resumable; a run
     that already stopped is not trained further)."""
     values = read_values(request.run_dir, app.val_metric)
-    if (request.run_dir / "last.pt").exists() and values and (converged(values, spec.stopping)
-                                                             or len(values) >= request.epochs):
+    if (request.run_dir / "last.pt").exists() and values and finished(values, spec.stopping, spec.schedule):
         return
 
     def callback(epoch, record):  # the files of this epoch are written: the whole curve is on disk
-        return converged(read_values(request.run_dir, app.val_metric), spec.stopping)
+        return converged(read_values(request.run_dir, app.val_metric), spec.stopping, spec.schedule)
 
     request.resume = resumable(request.run_dir)
     app.train(request, callback)
+
+
+def evaluated(app: StudyApplication, spec: StudySpec, request: RunRequest) -> bool:
+    """Whether a final run is done: evaluated (test.json) after it converged or reached its cap."""
+    return ((request.run_dir / "test.json").exists()
+            and finished(read_values(request.run_dir, app.val_metric), spec.stopping, spec.schedule))
 
 
 def final_unit(app: StudyApplication, spec: StudySpec, request: RunRequest, threads: int | None = None) -> str:
@@ -194,8 +200,15 @@ def final_unit(app: StudyApplication, spec: StudySpec, request: RunRequest, thre
 
         torch.set_num_threads(threads)
     result_path = request.run_dir / "test.json"
-    if result_path.exists():
+    if evaluated(app, spec, request):
         return str(request.run_dir)
+    if result_path.exists():
+        # evaluated after a stop the rule no longer makes (a study begun under an earlier version of it):
+        # training continues from its last epoch (the schedule is planned over the cap, so the run goes on
+        # as if it had never stopped) and the continued run is evaluated instead
+        print(f"reopening {request.run_dir}: it stopped at epoch {len(read_values(request.run_dir, app.val_metric))}, "
+              "before the stopping rule holds", flush=True)
+        result_path.unlink()
     train_final(app, spec, request)
     result = app.evaluate(spec, request.cell, request.method, request.params, request.run_dir, request.device)
     write_json_atomic(result_path, {**result, "params": request.params, "seed": request.seed})
@@ -461,7 +474,7 @@ def _parallel(calls: list, jobs: int, log) -> None:
 
 def _run_finals(app, spec: StudySpec, requests: list, jobs: int, log) -> None:
     """Every final run: in this process (jobs = 1) or in `jobs` worker processes."""
-    todo = [r for r in requests if not (r.run_dir / "test.json").exists()]
+    todo = [r for r in requests if not evaluated(app, spec, r)]
     if jobs > 1:
         _parallel([(final_unit, (app, spec, r, spec.threads)) for r in todo], jobs, log)
         return
@@ -478,7 +491,7 @@ def _run_finals(app, spec: StudySpec, requests: list, jobs: int, log) -> None:
 
 def convergence_of(spec: StudySpec, run_dir: Path, metric: str) -> dict:
     """The convergence status of a final run (`common.study.convergence.status` of its curve)."""
-    return status(read_values(run_dir, metric), spec.stopping)
+    return status(read_values(run_dir, metric), spec.stopping, spec.schedule)
 
 
 __all__ = ["RunRequest", "StudyApplication", "run_study", "plan", "Plan", "expected_trial_epochs", "measure", "schedule_settings",

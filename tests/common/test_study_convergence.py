@@ -59,3 +59,36 @@ def test_train_loop_stops_when_the_rule_holds(tmp_path):
                stopping_callback("val", rule))
     values = [r["val"] for r in read_metrics(tmp_path)]
     assert 10 <= len(values) < 300 and converged(values, rule) and not converged(values[:-1], rule)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "step"])
+def test_the_schedules_lr_factor_is_the_schedulers_own(kind):
+    import torch
+
+    from common.study.spec import Schedule
+
+    schedule = Schedule(kind=kind, step_epochs=7 if kind == "step" else None, gamma=0.5)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 40) if kind == "cosine"
+                 else torch.optim.lr_scheduler.StepLR(optimizer, 7, 0.5))
+    for epoch in range(1, 41):
+        optimizer.step()
+        scheduler.step()
+        assert scheduler.get_last_lr()[0] / 0.3 == pytest.approx(schedule.lr_factor(epoch, 40), abs=1e-12), epoch
+
+
+def test_a_plateau_at_a_high_learning_rate_is_not_convergence():
+    """Under a decaying schedule the rule waits until the rate has decayed to min_lr_factor of its peak:
+    a flat curve converges at epoch 8 with a constant rate, at the first epoch with cos-factor ≤ 0.1 under
+    cosine over 400 epochs, and at epoch 200 under ×0.5 every 50 (0.5⁴ = 0.0625)."""
+    from common.study.convergence import finished
+    from common.study.spec import Schedule
+
+    flat = [1.0] * 400
+    assert status(flat, RULE, Schedule(kind="constant"))["stop_epoch"] == 8 == status(flat, RULE)["stop_epoch"]
+    first = next(e for e in range(1, 401) if 0.5 * (1 + math.cos(math.pi * e / 400)) <= 0.1)
+    assert 300 < first < 400 and status(flat, RULE, Schedule(kind="cosine"))["stop_epoch"] == first
+    assert status(flat, RULE, Schedule(kind="step", step_epochs=50))["stop_epoch"] == 200
+    # a run evaluated after a stop the rule no longer makes is not finished; one at the cap always is
+    assert not finished(flat[:20], RULE, Schedule()) and finished(flat[:20], RULE)
+    assert finished([1 / (e + 1) for e in range(400)], RULE, Schedule())

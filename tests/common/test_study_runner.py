@@ -215,10 +215,39 @@ def test_a_killed_final_run_resumes_to_the_uninterrupted_result(study, tmp_path)
     assert rerun["records"] == results["records"]
 
 
+def test_a_run_evaluated_after_a_stop_the_rule_no_longer_makes_is_reopened_and_continued(study, tmp_path):
+    """A final run that stopped early and was evaluated (as under an earlier stopping rule) is trained on from
+    its last epoch and evaluated again: the study ends with the uninterrupted study's records."""
+    import shutil
+
+    from common.study.runner import RunRequest, final_unit
+
+    spec, out, app, results = study
+    other = tmp_path / "study"
+    shutil.copytree(out, other)
+    victim = other / "runs" / "final" / "main" / "narrow" / "seed-0"
+    shutil.rmtree(victim)
+    (other / "results.json").unlink()
+    params = results["cells"]["main"]["methods"]["narrow"]["chosen"]
+    request = RunRequest(spec, {}, spec.method("narrow"), params, 0, victim, spec.stopping.max_epochs, "final",
+                         device="cpu", stop_after=spec.stopping.min_epochs)
+    final_unit(ToyApp(), spec, request)  # stopped at min_epochs, evaluated there
+    assert len(read_values(victim, "val_mse")) == spec.stopping.min_epochs and (victim / "test.json").exists()
+    again = ToyApp()
+    rerun = run_study(spec, again, other, log=lambda text: None)
+    assert again.trained == [("final", "narrow", 0)]
+    assert rerun["records"] == results["records"]
+
+
 def test_a_folder_holding_another_spec_is_refused(study):
     spec, out, app, results = study
     with pytest.raises(RunExistsError, match="another spec"):
         run_study(_spec(seeds=[0, 1, 2, 3]), ToyApp(), out, log=lambda text: None)
+    # a folder made before a spec field existed reads that field as its default: the same study
+    stored = json.loads((out / "spec.json").read_text())
+    del stored["stopping"]["min_lr_factor"]
+    (out / "spec.json").write_text(json.dumps(stored))
+    assert run_study(spec, ToyApp(), out, log=lambda text: None)["status"]["complete"]
     # how it is executed is not what it is: another device / job count resumes the same study
     again = ToyApp()
     assert run_study(spec.replace(device="cpu", jobs=1), again, out, log=lambda text: None)["status"]["complete"]
