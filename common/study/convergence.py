@@ -43,9 +43,10 @@ def status(values: list[float], rule: Stopping, schedule: Schedule | None = None
             "gain": relative_gain(values, rule.window)}
 
 
-def finished(values: list[float], rule: Stopping, schedule: Schedule | None = None) -> bool:
-    """Whether a run with this curve is done: it converged at its last epoch or reached the cap."""
-    return len(values) >= rule.max_epochs or converged(values, rule, schedule)
+def finished(values: list[float], rule: Stopping, schedule: Schedule | None = None, epochs: int | None = None) -> bool:
+    """Whether a run with this validation curve is done: it converged at its last epoch or reached the cap
+    after `epochs` epochs (default len(values); a run without validation has no curve and ends at the cap)."""
+    return (len(values) if epochs is None else epochs) >= rule.max_epochs or converged(values, rule, schedule)
 
 
 def stopping_callback(metric: str, rule: Stopping, schedule: Schedule | None = None, history: list[float] | None = None):

@@ -48,7 +48,7 @@ def method_runs(spec: StudySpec, out: Path, cell: dict, method, val_metric: str)
         elapsed = [sum(seconds[:i + 1]) for i in range(len(seconds))]  # training seconds at each epoch's end
         # done: evaluated after the run finished by the current rule (a run evaluated after an earlier
         # rule's stop is reopened by the runner; until then it is missing)
-        done = result is not None and finished(curve, spec.stopping, spec.schedule)
+        done = result is not None and finished(curve, spec.stopping, spec.schedule, epochs=len(records))
         runs.append({"seed": seed, "run_dir": str(run_dir.relative_to(out)), "done": done,
                      "convergence": status(curve, spec.stopping, spec.schedule) if curve else None, "curve": curve,
                      "elapsed": elapsed,

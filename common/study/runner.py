@@ -177,7 +177,8 @@ def train_final(app: StudyApplication, spec: StudySpec, request: RunRequest) -> 
     """Train a final run until it converged by the spec's rule or reached its cap (resumable; a run
     that already stopped is not trained further)."""
     values = read_values(request.run_dir, app.val_metric)
-    if (request.run_dir / "last.pt").exists() and values and finished(values, spec.stopping, spec.schedule):
+    if (request.run_dir / "last.pt").exists() and finished(values, spec.stopping, spec.schedule,
+                                                          epochs=len(read_seconds(request.run_dir))):
         return
 
     def callback(epoch, record):  # the files of this epoch are written: the whole curve is on disk
@@ -190,7 +191,8 @@ def train_final(app: StudyApplication, spec: StudySpec, request: RunRequest) -> 
 def evaluated(app: StudyApplication, spec: StudySpec, request: RunRequest) -> bool:
     """Whether a final run is done: evaluated (test.json) after it converged or reached its cap."""
     return ((request.run_dir / "test.json").exists()
-            and finished(read_values(request.run_dir, app.val_metric), spec.stopping, spec.schedule))
+            and finished(read_values(request.run_dir, app.val_metric), spec.stopping, spec.schedule,
+                         epochs=len(read_seconds(request.run_dir))))
 
 
 def final_unit(app: StudyApplication, spec: StudySpec, request: RunRequest, threads: int | None = None) -> str:

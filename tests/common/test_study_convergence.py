@@ -92,3 +92,5 @@ def test_a_plateau_at_a_high_learning_rate_is_not_convergence():
     # a run evaluated after a stop the rule no longer makes is not finished; one at the cap always is
     assert not finished(flat[:20], RULE, Schedule()) and finished(flat[:20], RULE)
     assert finished([1 / (e + 1) for e in range(400)], RULE, Schedule())
+    # a run without validation has no curve: it is done at the cap, not before
+    assert finished([], RULE, Schedule(), epochs=400) and not finished([], RULE, Schedule(), epochs=399)
